@@ -1,0 +1,182 @@
+public import Foundation
+
+/// A JSON value: the type of enrollment contexts and step configs.
+///
+/// Numbers are stored as `Double`, as JSON itself does; integral values encode
+/// without a fraction (`2`, not `2.0`). Objects encode with sorted keys so two
+/// equal values always produce the same bytes.
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+}
+
+extension JSONValue {
+    /// The string, if this is a string.
+    public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    /// The number, if this is a number.
+    public var numberValue: Double? { if case .number(let n) = self { n } else { nil } }
+    /// The Boolean, if this is a Boolean.
+    public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
+    /// The elements, if this is an array.
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    /// The members, if this is an object.
+    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    /// `true` for `.null`.
+    public var isNull: Bool { self == .null }
+
+    /// The member named `key`, if this is an object that has it.
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let o) = self { o[key] } else { nil }
+    }
+
+    /// The JSON type name used in error messages: `null`, `boolean`, `number`, `string`, `array`, `object`.
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .number: "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
+        }
+    }
+
+    /// Looks up a dotted path: `user.firstName`, `items.0.sku` or `items[0].sku`.
+    ///
+    /// Returns `nil` when any segment is missing; an explicit JSON `null` is returned as `.null`.
+    public func value(atPath path: String) -> JSONValue? {
+        var current = self
+        for segment in JSONValue.pathSegments(path) {
+            switch current {
+            case .object(let members):
+                guard let next = members[segment] else { return nil }
+                current = next
+            case .array(let elements):
+                guard let index = Int(segment), elements.indices.contains(index) else { return nil }
+                current = elements[index]
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+
+    /// Splits `a.b[0].c` into `["a", "b", "0", "c"]`.
+    static func pathSegments(_ path: String) -> [String] {
+        path.replacingOccurrences(of: "[", with: ".")
+            .replacingOccurrences(of: "]", with: "")
+            .split(separator: ".", omittingEmptySubsequences: true)
+            .map(String.init)
+    }
+
+    /// Returns this object with `patch`'s members merged in (objects merge deeply, everything else replaces).
+    public func merging(_ patch: [String: JSONValue]) -> JSONValue {
+        var members = objectValue ?? [:]
+        for (key, value) in patch {
+            if case .object(let inner) = value, let existing = members[key], existing.objectValue != nil {
+                members[key] = existing.merging(inner)
+            } else {
+                members[key] = value
+            }
+        }
+        return .object(members)
+    }
+}
+
+// MARK: - Codable
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let b = try? container.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? container.decode(Double.self) {
+            self = .number(n)
+        } else if let s = try? container.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? container.decode([JSONValue].self) {
+            self = .array(a)
+        } else if let o = try? container.decode([String: JSONValue].self) {
+            self = .object(o)
+        } else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a JSON value")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let b): try container.encode(b)
+        case .number(let n):
+            if n.rounded() == n, abs(n) < 9.007_199_254_740_992e15 {
+                try container.encode(Int64(n))
+            } else {
+                try container.encode(n)
+            }
+        case .string(let s): try container.encode(s)
+        case .array(let a): try container.encode(a)
+        case .object(let o): try container.encode(o)
+        }
+    }
+
+    /// Decodes a JSON document.
+    public init(json: String) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
+    }
+
+    /// Decodes a JSON document.
+    public init(jsonData: Data) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: jsonData)
+    }
+
+    /// Encodes this value as compact JSON with sorted keys.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// Encodes this value as a compact JSON string with sorted keys.
+    public func jsonString() -> String {
+        // Encoding a JSONValue cannot fail: every case maps to a JSON value.
+        (try? String(decoding: jsonData(), as: UTF8.self)) ?? "null"
+    }
+
+    /// Converts any `Encodable` value (a typed context, say) to a `JSONValue`.
+    public init(encoding value: some Encodable) throws {
+        let data = try JSONEncoder().encode(value)
+        self = try JSONValue(jsonData: data)
+    }
+
+    /// Decodes this value into a `Decodable` type.
+    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        try JSONDecoder().decode(T.self, from: jsonData())
+    }
+}
+
+// MARK: - Literals
+
+extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    public init(nilLiteral: ()) { self = .null }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension JSONValue: CustomStringConvertible {
+    public var description: String { jsonString() }
+}
