@@ -31,6 +31,8 @@ public struct SequencerError: Error, Sendable, CustomStringConvertible {
         public static let unknownRunner = Code("unknownRunner")
         /// `next`, `altNext` or a GoTo `target` names a step that does not exist.
         public static let unknownStepReference = Code("unknownStepReference")
+        /// GoTo steps that jump only to each other, so no step could ever wait or branch.
+        public static let goToCycle = Code("goToCycle")
         /// A runner rejected a step's config.
         public static let invalidConfig = Code("invalidConfig")
         /// The version is not greater than the stored one, or it is stored with different content.

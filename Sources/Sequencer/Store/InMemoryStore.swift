@@ -1,0 +1,203 @@
+public import Foundation
+import Synchronization
+
+/// A ``SequenceStore`` in process memory: for tests, demos and single-process tools.
+///
+/// It keeps the same contract as the PostgreSQL store (leases, fencing,
+/// idempotency keys, history) and passes the same conformance suite, but
+/// nothing survives the process. Due enrollments are found through a min-heap
+/// on their due time, so a claim costs what is due, not what is stored. Leases
+/// are measured with the `now` the tick passes, so a simulated clock works.
+public final class InMemoryStore: SequenceStore {
+    private struct Record {
+        var enrollment: Enrollment
+        var fence: Int64 = 0
+        var leaseOwner: String?
+        var leaseExpiry: Date?
+    }
+
+    private struct State {
+        var definitions: [String: [Int: SequenceDefinition]] = [:]
+        var records: [UUID: Record] = [:]
+        var keys: [String: UUID] = [:]
+        var events: [UUID: [HistoryEvent]] = [:]
+        var due = DueHeap()
+
+        mutating func schedule(_ id: UUID, at date: Date?) {
+            if let date { due.push(date, id) }
+        }
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool {
+        try state.withLock { state in
+            let versions = state.definitions[definition.name] ?? [:]
+            let store = try DefinitionVersioning.check(
+                definition, existing: versions[definition.version], latestVersion: versions.keys.max())
+            if store { state.definitions[definition.name, default: [:]][definition.version] = definition }
+            return store
+        }
+    }
+
+    public func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
+        state.withLock { state in
+            guard let versions = state.definitions[name] else { return nil }
+            if let version { return versions[version] }
+            return versions.keys.max().flatMap { versions[$0] }
+        }
+    }
+
+    public func enroll(_ requests: [NewEnrollment]) async throws -> [EnrollmentResult] {
+        state.withLock { state in
+            requests.map { request in
+                let e = request.enrollment
+                if let key = e.idempotencyKey {
+                    let compound = Self.key(e.sequenceName, key)
+                    if let existing = state.keys[compound], let record = state.records[existing] {
+                        return EnrollmentResult(enrollment: record.enrollment, created: false)
+                    }
+                    state.keys[compound] = e.id
+                }
+                state.records[e.id] = Record(enrollment: e)
+                state.events[e.id, default: []].append(
+                    HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit,
+                                 at: e.createdAt))
+                if e.status == .active { state.schedule(e.id, at: e.nextRunAt) }
+                return EnrollmentResult(enrollment: e, created: true)
+            }
+        }
+    }
+
+    public func claimDue(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
+        let leaseEnd = request.now.addingTimeInterval(request.leaseDuration.timeInterval)
+        return state.withLock { state in
+            var claimed: [ClaimedEnrollment] = []
+            while claimed.count < request.limit, let (date, id) = state.due.popIfDue(request.now) {
+                guard var record = state.records[id], record.enrollment.status == .active,
+                      let nextRunAt = record.enrollment.nextRunAt, nextRunAt <= request.now
+                else { continue }
+                if record.leaseOwner != nil, let expiry = record.leaseExpiry, expiry > request.now { continue }
+                _ = date
+                record.fence += 1
+                record.leaseOwner = request.owner
+                record.leaseExpiry = leaseEnd
+                state.records[id] = record
+                state.schedule(id, at: leaseEnd)  // picked up again if this lease expires uncommitted
+                claimed.append(ClaimedEnrollment(enrollment: record.enrollment, fence: record.fence))
+            }
+            return claimed
+        }
+    }
+
+    public func commit(_ batch: CommitBatch) async throws -> CommitResult {
+        state.withLock { state in
+            var fencedOut: [UUID] = []
+            var applied = Set<UUID>()
+            for outcome in batch.outcomes {
+                let id = outcome.enrollment.id
+                guard var record = state.records[id], record.fence == outcome.fence,
+                      record.enrollment.status == .active
+                else {
+                    fencedOut.append(id)
+                    continue
+                }
+                var updated = outcome.enrollment
+                updated.context = record.enrollment.context
+                record.enrollment = updated
+                record.leaseOwner = nil
+                record.leaseExpiry = nil
+                state.records[id] = record
+                if updated.status == .active { state.schedule(id, at: updated.nextRunAt) }
+                applied.insert(id)
+            }
+            for event in batch.events where applied.contains(event.enrollmentID) {
+                state.events[event.enrollmentID, default: []].append(event)
+            }
+            return CommitResult(applied: applied.count, fencedOut: fencedOut)
+        }
+    }
+
+    public func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
+        try state.withLock { state in
+            guard var record = state.records[id] else {
+                throw SequencerError(.unknownEnrollment, "no enrollment with id \(id)")
+            }
+            let event = try change.apply(to: &record.enrollment, now: now)
+            record.fence += 1
+            record.leaseOwner = nil
+            record.leaseExpiry = nil
+            state.records[id] = record
+            state.events[id, default: []].append(event)
+            if record.enrollment.status == .active { state.schedule(id, at: record.enrollment.nextRunAt) }
+            return record.enrollment
+        }
+    }
+
+    public func enrollment(_ id: UUID) async throws -> Enrollment? {
+        state.withLock { $0.records[id]?.enrollment }
+    }
+
+    public func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
+        state.withLock { state in
+            state.keys[Self.key(sequence, idempotencyKey)].flatMap { state.records[$0]?.enrollment }
+        }
+    }
+
+    public func history(of id: UUID) async throws -> [HistoryEvent] {
+        state.withLock { $0.events[id] ?? [] }
+    }
+
+    /// Every enrollment, for tests and demos.
+    public func allEnrollments() -> [Enrollment] {
+        state.withLock { $0.records.values.map(\.enrollment) }
+    }
+
+    private static func key(_ sequence: String, _ key: String) -> String { sequence + "\u{0}" + key }
+}
+
+/// A binary min-heap of (due time, id). Entries are never removed in place: a claim pops
+/// entries and skips the ones that no longer match their record.
+struct DueHeap {
+    private var items: [(Date, UUID)] = []
+
+    mutating func push(_ date: Date, _ id: UUID) {
+        items.append((date, id))
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].0 < items[parent].0 else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popIfDue(_ now: Date) -> (Date, UUID)? {
+        guard let top = items.first, top.0 <= now else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < items.count, items[left].0 < items[smallest].0 { smallest = left }
+                if right < items.count, items[right].0 < items[smallest].0 { smallest = right }
+                if smallest == parent { break }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return top
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `TimeInterval`.
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

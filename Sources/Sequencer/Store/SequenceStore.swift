@@ -1,0 +1,140 @@
+public import Foundation
+
+/// Where definitions, enrollment cursors and history live.
+///
+/// Every call is batch-shaped so a database store can serve each in a constant
+/// number of round trips: ``claimDue(_:)`` leases a whole batch in one
+/// statement, ``commit(_:)`` writes every outcome and history row of a batch at
+/// once. ``InMemoryStore`` (tests, demos) and `PostgresStore` (the
+/// `SequencerPostgres` module) implement it, and one conformance suite runs
+/// against both.
+///
+/// **Fencing.** Each claim gives the enrollment a new fencing token; so does
+/// every change made through ``change(_:_:now:)``. A commit applies an outcome
+/// only when the row still carries the token it was claimed with, so a ticker
+/// whose lease expired (and was re-claimed) or whose enrollment was paused,
+/// cancelled or updated meanwhile cannot overwrite the newer state.
+public protocol SequenceStore: Sendable {
+    /// Stores a definition unless the same `(name, version)` is already stored with equal content.
+    ///
+    /// - Returns: `true` when stored, `false` when an equal definition was already there.
+    /// - Throws: ``SequencerError/Code/versionConflict`` when that version is stored with other
+    ///   content, or when a greater version of the sequence is stored.
+    func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool
+
+    /// The definition with this name and version; the greatest version when `version` is `nil`.
+    func definition(named name: String, version: Int?) async throws -> SequenceDefinition?
+
+    /// Creates enrollments, idempotent per `(sequenceName, idempotencyKey)`: a request whose key
+    /// already exists returns the existing enrollment. Results are in request order.
+    /// Writes an `enrolled` history event for each created enrollment.
+    func enroll(_ requests: [NewEnrollment]) async throws -> [EnrollmentResult]
+
+    /// Leases up to `limit` active enrollments due at `now` (and not leased by a live lease).
+    func claimDue(_ request: ClaimRequest) async throws -> [ClaimedEnrollment]
+
+    /// Writes the outcomes and history of a processed batch, fenced by each outcome's token,
+    /// and releases their leases. Events of fenced-out enrollments are dropped with them.
+    func commit(_ batch: CommitBatch) async throws -> CommitResult
+
+    /// Applies a host change (context merge, pause, resume, cancel) atomically, bumps the
+    /// fencing token, releases any lease and appends the history event.
+    func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment
+
+    /// One enrollment, or `nil`.
+    func enrollment(_ id: UUID) async throws -> Enrollment?
+
+    /// The enrollment for an idempotency key, or `nil`.
+    func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment?
+
+    /// An enrollment's history, oldest first.
+    func history(of id: UUID) async throws -> [HistoryEvent]
+}
+
+/// A request to create one enrollment (see ``SequenceStore/enroll(_:)``).
+public struct NewEnrollment: Sendable, Hashable {
+    public var enrollment: Enrollment
+
+    public init(_ enrollment: Enrollment) { self.enrollment = enrollment }
+}
+
+/// The answer to one ``NewEnrollment``.
+public struct EnrollmentResult: Sendable, Hashable {
+    public var enrollment: Enrollment
+    /// `false` when the idempotency key matched an existing enrollment.
+    public var created: Bool
+
+    public init(enrollment: Enrollment, created: Bool) {
+        self.enrollment = enrollment
+        self.created = created
+    }
+}
+
+/// What a tick asks the store for.
+public struct ClaimRequest: Sendable, Hashable {
+    /// Enrollments with `nextRunAt <= now` are due.
+    public var now: Date
+    public var limit: Int
+    /// Who holds the lease (``Sequencer/Configuration/owner``).
+    public var owner: String
+    /// How long the lease lasts. Database stores measure it with database time.
+    public var leaseDuration: Duration
+
+    public init(now: Date, limit: Int, owner: String, leaseDuration: Duration) {
+        self.now = now
+        self.limit = limit
+        self.owner = owner
+        self.leaseDuration = leaseDuration
+    }
+}
+
+/// An enrollment leased to a ticker, with the fencing token its commit must present.
+public struct ClaimedEnrollment: Sendable, Hashable {
+    public var enrollment: Enrollment
+    public var fence: Int64
+
+    public init(enrollment: Enrollment, fence: Int64) {
+        self.enrollment = enrollment
+        self.fence = fence
+    }
+}
+
+/// The new cursor of one processed enrollment.
+public struct EnrollmentOutcome: Sendable, Hashable {
+    /// The enrollment as the tick left it (its context is not written: contexts change only
+    /// through ``SequenceStore/change(_:_:now:)``).
+    public var enrollment: Enrollment
+    /// The token from ``ClaimedEnrollment/fence``.
+    public var fence: Int64
+
+    public init(enrollment: Enrollment, fence: Int64) {
+        self.enrollment = enrollment
+        self.fence = fence
+    }
+}
+
+/// Everything a tick writes for one claimed batch.
+public struct CommitBatch: Sendable, Hashable {
+    public var owner: String
+    public var outcomes: [EnrollmentOutcome]
+    public var events: [HistoryEvent]
+
+    public init(owner: String, outcomes: [EnrollmentOutcome], events: [HistoryEvent]) {
+        self.owner = owner
+        self.outcomes = outcomes
+        self.events = events
+    }
+}
+
+/// What a commit did.
+public struct CommitResult: Sendable, Hashable {
+    /// Outcomes written.
+    public var applied: Int
+    /// Enrollments whose token no longer matched: their outcome and events were dropped.
+    public var fencedOut: [UUID]
+
+    public init(applied: Int, fencedOut: [UUID]) {
+        self.applied = applied
+        self.fencedOut = fencedOut
+    }
+}
