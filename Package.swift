@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Sequencer", targets: ["Sequencer"]),
+        .library(name: "SequencerTesting", targets: ["SequencerTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -30,6 +31,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "SequencerTesting",
+            dependencies: ["Sequencer"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "OnboardingDrip",
             dependencies: ["Sequencer"],
@@ -38,7 +44,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SequencerTests",
-            dependencies: ["Sequencer"],
+            dependencies: ["Sequencer", "SequencerTesting"],
             swiftSettings: swiftSettings
         ),
     ]
