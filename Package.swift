@@ -44,7 +44,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SequencerTests",
-            dependencies: ["Sequencer", "SequencerTesting"],
+            dependencies: [
+                "Sequencer", "SequencerTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]
