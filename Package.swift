@@ -38,7 +38,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "OnboardingDrip",
-            dependencies: ["Sequencer"],
+            dependencies: ["Sequencer", .product(name: "Logging", package: "swift-log")],
             path: "Examples/OnboardingDrip",
             swiftSettings: swiftSettings
         ),
