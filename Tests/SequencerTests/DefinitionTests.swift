@@ -55,6 +55,19 @@ struct DefinitionTests {
         #expect(built == (try SequenceDefinition(json: designExample)))
     }
 
+    @Test func builtInStepConstructorsMatchTheirJSON() throws {
+        let built = SequenceDefinition(name: "trial-onboarding", version: 3) {
+            Step(id: "welcome", runner: "Email", config: ["from": "hi@example.com", "to": ["{{email}}"], "subject": "Welcome, {{name}}", "text": "..."])
+            Step.waitForDuration("wait-2d", 2, "days")
+            Step.waitUntil("weekday", "day", in: [1, 2, 3, 4, 5])
+            Step.conditional("has-used", .compare(.gt, .get("usage.projects"), .raw(0)), altNext: "nudge")
+            Step.goTo("done", target: Step.end)
+            Step(id: "nudge", runner: "SMS", config: ["from": "+15555550100", "to": "{{phone}}", "message": "Need a hand?"])
+            Step.goal("paid", .compare(.eq, .get("plan"), .raw("pro")))
+        }
+        #expect(built == (try SequenceDefinition(json: designExample)))
+    }
+
     @Test func designExampleRegistersWithEmailAndSMSRunners() async throws {
         let sequencer = makeSequencer([NamedRunner(name: "Email"), NamedRunner(name: "SMS")])
         #expect(try await sequencer.register(json: designExample))
