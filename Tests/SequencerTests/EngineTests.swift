@@ -174,14 +174,16 @@ struct EngineTests {
     @Test func pauseResumeAndCancel() async throws {
         let sequencer = makeSequencer()
         try await sequencer.register(SequenceDefinition(name: "s") {
-            Step(id: "w", runner: "WaitForDuration", config: ["amount": 1, "unit": "hours"])
+            Step(id: "w", runner: "WaitForDuration", config: ["amount": 1, "unit": "days"])
         })
         let id = try await sequencer.enroll("u", in: "s", now: t0)
         try await sequencer.pause(id, now: t0)
         #expect(try await sequencer.tick(now: t0.addingTimeInterval(7200)).claimed == 0)
         try await sequencer.resume(id, now: t0.addingTimeInterval(7200))
-        #expect(try await sequencer.tick(now: t0.addingTimeInterval(7200)).claimed == 1)
+        #expect(try await sequencer.tick(now: t0.addingTimeInterval(7200)).waiting == 1, "resumed: due at once, still waiting")
+        #expect(try await sequencer.enrollment(id).nextRunAt == t0.addingTimeInterval(86_400), "the wait still counts from step entry")
         try await sequencer.cancel(id, now: t0.addingTimeInterval(7300))
+        #expect(try await sequencer.tick(now: t0.addingTimeInterval(86_400)).claimed == 0, "cancelled is never claimed")
         #expect(try await sequencer.enrollment(id).status == .cancelled)
         await #expect(throws: SequencerError.self) { try await sequencer.resume(id) }
     }
