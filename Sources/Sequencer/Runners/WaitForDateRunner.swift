@@ -89,88 +89,11 @@ public struct WaitForDateRunner: TaskRunner {
         return target
     }
 
-    /// Parses `YYYY-MM-DD[(T| )hh:mm[:ss[.fff]][Z|±hh[:mm]]]`; `nil` for anything else or an impossible date.
+    /// Parses `YYYY-MM-DD[(T| )hh:mm[:ss[.fff]][Z|±hh[:mm]]]` with the shared ``ISO8601Timestamp``
+    /// parser; `nil` for anything else or an impossible date.
     static func parseDate(_ text: String) -> Target? {
-        var scanner = Scanner(Array(text.trimmingCharacters(in: .whitespaces).utf8))
-        guard let year = scanner.digits(exactly: 4), scanner.skip("-"), let month = scanner.digits(exactly: 2),
-            scanner.skip("-"), let day = scanner.digits(exactly: 2)
-        else { return nil }
-        if scanner.atEnd {
-            return CalendarMath.wallClock(year: year, month: month, day: day).map(Target.wallClock)
-        }
-        guard scanner.skip("T") || scanner.skip("t") || scanner.skip(" "), let hour = scanner.digits(exactly: 2),
-            scanner.skip(":"), let minute = scanner.digits(exactly: 2)
-        else { return nil }
-        var second = 0
-        var nanosecond = 0
-        if scanner.skip(":") {
-            guard let s = scanner.digits(exactly: 2) else { return nil }
-            second = s
-            if scanner.skip(".") || scanner.skip(",") {
-                guard var (fraction, count) = scanner.digits(upTo: 9) else { return nil }
-                while count < 9 {
-                    fraction *= 10
-                    count += 1
-                }
-                nanosecond = fraction
-                _ = scanner.digits(upTo: .max)  // digits past nanoseconds are dropped
-            }
-        }
-        guard let wall = CalendarMath.wallClock(year: year, month: month, day: day, hour: hour, minute: minute,
-                                                second: second, nanosecond: nanosecond)
-        else { return nil }
-        if scanner.atEnd { return .wallClock(wall) }
-
-        let offset: Int
-        if scanner.skip("Z") || scanner.skip("z") {
-            offset = 0
-        } else {
-            let sign: Int
-            if scanner.skip("+") { sign = 1 } else if scanner.skip("-") { sign = -1 } else { return nil }
-            guard let hours = scanner.digits(exactly: 2), hours <= 18 else { return nil }
-            var minutes = 0
-            if !scanner.atEnd {
-                _ = scanner.skip(":")
-                guard let m = scanner.digits(exactly: 2), m <= 59 else { return nil }
-                minutes = m
-            }
-            offset = sign * (hours * 3600 + minutes * 60)
-        }
-        guard scanner.atEnd else { return nil }
-        return .instant(wall.addingTimeInterval(-TimeInterval(offset)))
-    }
-
-    /// A cursor over ASCII bytes.
-    private struct Scanner {
-        let bytes: [UInt8]
-        var index = 0
-
-        init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-        var atEnd: Bool { index == bytes.count }
-
-        mutating func skip(_ character: Unicode.Scalar) -> Bool {
-            guard index < bytes.count, bytes[index] == UInt8(ascii: character) else { return false }
-            index += 1
-            return true
-        }
-
-        /// Exactly `count` decimal digits as a number.
-        mutating func digits(exactly count: Int) -> Int? {
-            guard let (value, read) = digits(upTo: count), read == count else { return nil }
-            return value
-        }
-
-        /// One to `limit` decimal digits: their value and how many were read.
-        mutating func digits(upTo limit: Int) -> (Int, Int)? {
-            var value = 0
-            var read = 0
-            while read < limit, index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
-                value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
-                index += 1
-                read += 1
-            }
-            return read == 0 ? nil : (value, read)
-        }
+        guard let parsed = ISO8601Timestamp.parse(text.trimmingCharacters(in: .whitespaces)) else { return nil }
+        guard let offset = parsed.offset else { return .wallClock(parsed.wallClock) }
+        return .instant(parsed.wallClock.addingTimeInterval(-TimeInterval(offset)))
     }
 }

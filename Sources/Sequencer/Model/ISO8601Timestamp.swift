@@ -1,10 +1,12 @@
 import Foundation
 
-/// Reads and writes the ISO-8601 timestamps conditions compare chronologically.
+/// Reads and writes ISO-8601 timestamps: the one parser conditions (chronological comparison)
+/// and `WaitForDate` share.
 ///
 /// Accepted forms (years 0000–9999, calendar dates validated, leap years included):
 /// - `2025-03-01` — midnight UTC;
-/// - `2025-03-01T09:30`, `2025-03-01T09:30:15`, `2025-03-01T09:30:15.250` — UTC when no zone is given;
+/// - `2025-03-01T09:30`, `2025-03-01T09:30:15`, `2025-03-01T09:30:15.250` — no zone: ``date(from:)``
+///   reads them as UTC, ``parse(_:)`` leaves the zone to the caller;
 /// - any of those followed by `Z`, `+02:00`, `-0500` or `+02`.
 ///
 /// `T` may also be written `t` or a space (PostgreSQL's text form), and the fraction may use
@@ -12,14 +14,21 @@ import Foundation
 /// Hand-written rather than `ISO8601DateFormatter` so one parser accepts every form above
 /// and runs without allocation or locale on each comparison.
 enum ISO8601Timestamp {
-    /// The instant `text` names, or `nil` if it is not one of the accepted forms.
+    /// The instant `text` names (UTC when it has no offset), or `nil` if it is not one of the accepted forms.
     static func date(from text: String) -> Date? {
+        guard let parsed = parse(text) else { return nil }
+        return parsed.wallClock.addingTimeInterval(-TimeInterval(parsed.offset ?? 0))
+    }
+
+    /// The wall-clock time `text` shows (as a `Date` read in UTC) and its UTC offset in seconds,
+    /// `nil` when it names none; `nil` altogether if `text` is not one of the accepted forms.
+    static func parse(_ text: String) -> (wallClock: Date, offset: Int?)? {
         var reader = Reader(bytes: Array(text.utf8))
         guard let year = reader.digits(4), reader.take("-"), let month = reader.digits(2), reader.take("-"),
             let day = reader.digits(2), (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
         else { return nil }
         let midnight = Double(daysFromCivil(year: year, month: month, day: day)) * 86_400
-        if reader.atEnd { return Date(timeIntervalSince1970: midnight) }
+        if reader.atEnd { return (Date(timeIntervalSince1970: midnight), nil) }
 
         guard reader.take("T") || reader.take("t") || reader.take(" "),
             let hour = reader.digits(2), reader.take(":"), let minute = reader.digits(2), hour < 24, minute < 60
@@ -34,7 +43,7 @@ enum ISO8601Timestamp {
             }
         }
 
-        var offset = 0
+        var offset: Int?
         if reader.take("Z") || reader.take("z") {
             offset = 0
         } else if let sign = reader.take("+") ? 1 : (reader.take("-") ? -1 : nil) {
@@ -50,8 +59,7 @@ enum ISO8601Timestamp {
             offset = sign * (hours * 3_600 + minutes * 60)
         }
         guard reader.atEnd else { return nil }
-        let seconds = midnight + Double(hour * 3_600 + minute * 60 - offset) + second
-        return Date(timeIntervalSince1970: seconds)
+        return (Date(timeIntervalSince1970: midnight + Double(hour * 3_600 + minute * 60) + second), offset)
     }
 
     /// `date` in UTC with milliseconds: `2025-03-01T09:30:15.250Z`. Clamped to years 0000–9999.
