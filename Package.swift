@@ -13,12 +13,15 @@ let package = Package(
     products: [
         .library(name: "Sequencer", targets: ["Sequencer"]),
         .library(name: "SequencerTesting", targets: ["SequencerTesting"]),
+        .library(name: "SequencerPostgres", targets: ["SequencerPostgres"]),
+        .library(name: "SequencerPostgresTesting", targets: ["SequencerPostgresTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -36,6 +39,35 @@ let package = Package(
             dependencies: ["Sequencer"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "SequencerPostgres",
+            dependencies: [
+                "Sequencer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SequencerPostgresTesting",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Not a product: the multi-process test launches it (Tests/SequencerPostgresTests/MultiProcessTests.swift).
+        .executableTarget(
+            name: "SequencerStressTicker",
+            dependencies: [
+                "Sequencer",
+                "SequencerPostgres",
+                "SequencerPostgresTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "OnboardingDrip",
             dependencies: ["Sequencer", .product(name: "Logging", package: "swift-log")],
@@ -46,6 +78,15 @@ let package = Package(
             name: "SequencerTests",
             dependencies: [
                 "Sequencer", "SequencerTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SequencerPostgresTests",
+            dependencies: [
+                "Sequencer", "SequencerTesting", "SequencerPostgres", "SequencerPostgresTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

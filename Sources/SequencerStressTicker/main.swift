@@ -1,0 +1,99 @@
+// A ticker process for the multi-process test (Tests/SequencerPostgresTests/MultiProcessTests.swift).
+//
+// Ticks a PostgresStore (DATABASE_URL, --schema) with a simulated clock until no
+// enrollment is active any more, then prints one line of JSON with what it did.
+// Not a product: it exists to put several real OS processes on one database.
+//
+//   DATABASE_URL=postgres://… SequencerStressTicker --schema s --owner p1 [--start 1900000000]
+//       [--batch-size 250] [--step-budget 1] [--timeout 300]
+import Foundation
+import Logging
+import PostgresNIO
+import Sequencer
+import SequencerPostgres
+import SequencerPostgresTesting
+
+struct Options {
+    var schema = "sequencer"
+    var owner = "ticker-\(ProcessInfo.processInfo.processIdentifier)"
+    var start = Date(timeIntervalSince1970: 1_900_000_000)
+    var batchSize = 250
+    var stepBudget = 1
+    var timeout = 300.0
+
+    init(_ arguments: [String]) throws {
+        var rest = arguments[...]
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst() else { throw Failure("missing value after \(flag)") }
+            switch flag {
+            case "--schema": schema = value
+            case "--owner": owner = value
+            case "--start": start = Date(timeIntervalSince1970: try number(value, flag))
+            case "--batch-size": batchSize = Int(try number(value, flag))
+            case "--step-budget": stepBudget = Int(try number(value, flag))
+            case "--timeout": timeout = try number(value, flag)
+            default: throw Failure("unknown option \(flag)")
+            }
+        }
+    }
+
+    private func number(_ value: String, _ flag: String) throws -> Double {
+        guard let number = Double(value) else { throw Failure("\(flag) needs a number, not '\(value)'") }
+        return number
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func tickUntilDone(_ options: Options, client: PostgresClient, logger: Logger) async throws -> TickReport {
+    let store = try PostgresStore(client: client, configuration: .init(schema: options.schema), logger: logger)
+    var configuration = Sequencer.Configuration()
+    configuration.owner = options.owner
+    configuration.batchSize = options.batchSize
+    configuration.stepBudget = options.stepBudget
+    configuration.yieldDelay = .milliseconds(1)
+    let sequencer = Sequencer(store: store, configuration: configuration, logger: logger)
+
+    let clock = ContinuousClock()
+    let deadline = clock.now + .seconds(options.timeout)
+    var total = TickReport()
+    var now = options.start
+    while clock.now < deadline {
+        let report = try await sequencer.tick(now: now)
+        total.claimed += report.claimed
+        total.steps += report.steps
+        total.completed += report.completed
+        total.fencedOut += report.fencedOut
+        total.batches += report.batches
+        if report.claimed == 0 {
+            let active = try await client.query(
+                "SELECT count(*) FROM \(unescaped: "\"\(options.schema)\"").enrollments WHERE status = 'active'",
+                logger: logger
+            ).collect()[0].decode(Int.self)
+            if active == 0 { return total }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        now = now.addingTimeInterval(0.01)
+    }
+    throw Failure("\(options.owner): enrollments still active after \(options.timeout) s")
+}
+
+let logger = Logger(label: "sequencer.stress-ticker") { _ in SwiftLogNoOpLogHandler() }
+do {
+    let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else { throw Failure("DATABASE_URL is not set") }
+    let client = PostgresClient(configuration: try TestPostgres.configuration(url: url), backgroundLogger: logger)
+    let report = try await withThrowingTaskGroup(of: TickReport?.self) { group in
+        group.addTask { await client.run(); return nil }
+        defer { group.cancelAll() }
+        return try await tickUntilDone(options, client: client, logger: logger)
+    }
+    print(#"{"owner":"\#(options.owner)","claimed":\#(report.claimed),"steps":\#(report.steps),"#
+        + #""completed":\#(report.completed),"fencedOut":\#(report.fencedOut),"batches":\#(report.batches)}"#)
+} catch {
+    FileHandle.standardError.write(Data("SequencerStressTicker: \(error)\n".utf8))
+    exit(1)
+}

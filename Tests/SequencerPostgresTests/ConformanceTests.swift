@@ -1,0 +1,11 @@
+import SequencerTesting
+import Testing
+
+/// The shared store conformance suite, each check against a fresh PostgresStore (its own schema).
+@Suite("PostgresStore conformance")
+struct ConformanceTests {
+    @Test("conformance", arguments: StoreConformance.checks)
+    func conformance(_ check: StoreConformance.Check) async throws {
+        try await withStore { store in try await check.run(store) }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import PostgresNIO
+import Sequencer
+import SequencerPostgres
+import Testing
+
+@Suite("PostgresStore enroll")
+struct EnrollTests {
+    struct HostRollback: Error {}
+
+    @Test func enrollOnTheHostsConnectionRollsBackWithTheHost() async throws {
+        try await withStore { store in
+            _ = try await store.saveDefinition(threeSteps)
+            let request = newEnrollment("rolled-back", key: "k-1")
+            await #expect {
+                try await store.client.withTransaction(logger: testLogger) { connection in
+                    let results = try await store.enroll([request], on: connection)
+                    #expect(results.map(\.created) == [true])
+                    // Visible inside the host's transaction…
+                    let inside = try await connection.query(
+                        "SELECT count(*) FROM \(unescaped: "\"\(store.configuration.schema)\"").enrollments", logger: testLogger
+                    ).collect()[0].decode(Int.self)
+                    #expect(inside == 1)
+                    throw HostRollback()
+                }
+            } throws: { error in
+                (error as? PostgresTransactionError)?.closureError is HostRollback
+            }
+            // …and gone with it, events included.
+            #expect(try await store.enrollment(request.enrollment.id) == nil)
+            #expect(try await store.enrollment(sequence: threeSteps.name, idempotencyKey: "k-1") == nil)
+            #expect(try await store.history(of: request.enrollment.id).isEmpty)
+
+            let committed = newEnrollment("committed", key: "k-1")
+            try await store.client.withTransaction(logger: testLogger) { connection in
+                _ = try await store.enroll([committed], on: connection)
+            }
+            #expect(try await store.enrollment(committed.enrollment.id)?.subject == "committed")
+            #expect(try await store.history(of: committed.enrollment.id).map(\.kind) == [.enrolled])
+        }
+    }
+
+    @Test func sequencerEnrollsInsideTheHostsTransaction() async throws {
+        try await withStore { store in
+            let sequencer = Sequencer(store: store, logger: testLogger)
+            try await sequencer.register(threeSteps)
+            let client = store.client
+            let schema = "\"\(store.configuration.schema)\""
+            try await store.execute("CREATE TABLE {s}.users (id text PRIMARY KEY)")
+
+            // The host's row and the enrollment commit together…
+            let id = try await client.withTransaction(logger: testLogger) { connection in
+                try await connection.query("INSERT INTO \(unescaped: schema).users (id) VALUES (\("user-1"))", logger: testLogger)
+                return try await sequencer.enroll("user-1", in: threeSteps.name, context: ["plan": "trial"],
+                                                  idempotencyKey: "signup-1", now: t0, on: connection)
+            }
+            #expect(try await sequencer.enrollment(id).context == ["plan": "trial"])
+
+            // …or roll back together (here the host's insert fails after the enrollment was written).
+            await #expect(throws: (any Error).self) {
+                try await client.withTransaction(logger: testLogger) { connection in
+                    _ = try await sequencer.enroll("user-2", in: threeSteps.name, now: t0, on: connection)
+                    try await connection.query("INSERT INTO \(unescaped: schema).users (id) VALUES (\("user-1"))", logger: testLogger)
+                }
+            }
+            let subjects: Int = try await store.scalar("SELECT count(*) FROM {s}.enrollments WHERE subject = 'user-2'")
+            #expect(subjects == 0)
+
+            // Validation happens before anything is written.
+            await #expect {
+                try await client.withTransaction(logger: testLogger) { connection in
+                    try await sequencer.enroll("user-3", in: threeSteps.name, context: [1, 2], on: connection)
+                }
+            } throws: { error in
+                ((error as? PostgresTransactionError)?.closureError as? SequencerError)?.code == .invalidContext
+            }
+        }
+    }
+
+    @Test func aHundredThousandSubjectsInOneCallIdempotently() async throws {
+        try await withStore { store in
+            let sequencer = Sequencer(store: store, logger: testLogger)
+            try await sequencer.register(threeSteps)
+            let segment = (0..<100_000).map {
+                EnrollmentRequest(subject: "user-\($0)", context: ["n": .number(Double($0))], idempotencyKey: "signup-\($0)")
+            }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let ids = try await sequencer.enroll(segment, in: threeSteps.name, now: t0)
+            let firstCall = clock.now - start
+            #expect(ids.count == 100_000)
+            #expect(Set(ids).count == 100_000)
+
+            // The same segment again (say, a retried job), plus new subjects: only those are created.
+            let again = segment[99_000...] + (100_000..<100_500).map {
+                EnrollmentRequest(subject: "user-\($0)", idempotencyKey: "signup-\($0)")
+            }
+            let secondIDs = try await sequencer.enroll(Array(again), in: threeSteps.name, now: t0)
+            #expect(Array(secondIDs.prefix(1_000)) == Array(ids[99_000...]))
+            let total: Int = try await store.scalar("SELECT count(*) FROM {s}.enrollments")
+            let enrolledEvents: Int = try await store.scalar("SELECT count(*) FROM {s}.events WHERE kind = 'enrolled'")
+            #expect(total == 100_500)
+            #expect(enrolledEvents == 100_500)
+            print("bulk enroll: 100,000 subjects in \(firstCall)")
+        }
+    }
+
+    @Test func duplicateKeysInOneBatchCreateOnce() async throws {
+        try await withStore { store in
+            _ = try await store.saveDefinition(threeSteps)
+            let requests = [newEnrollment("first", key: "same"), newEnrollment("other"), newEnrollment("second", key: "same")]
+            let results = try await store.enroll(requests)
+            #expect(results.map(\.created) == [true, true, false])
+            #expect(results[2].enrollment.id == results[0].enrollment.id)
+            #expect(results[2].enrollment.subject == "first")
+        }
+    }
+
+    @Test func storedEnrollmentsReadBackEqual() async throws {
+        try await withStore { store in
+            _ = try await store.saveDefinition(threeSteps)
+            var enrollment = newEnrollment("u", key: "k", context: [
+                "name": "Zoë", "n": 1.5, "big": 12_345_678_901, "flags": [true, false, nil], "nested": ["a": ["b": "c"]],
+            ]).enrollment
+            enrollment.nextRunAt = t0.addingTimeInterval(0.123_456)  // microseconds survive
+            enrollment.stepEnteredAt = t0.addingTimeInterval(-0.5)
+            enrollment.lastError = "it's \"quoted\" \\ and ; safe"
+            enrollment.attempts = 2
+            enrollment.visit = 7
+            _ = try await store.enroll([NewEnrollment(enrollment)])
+            #expect(try await store.enrollment(enrollment.id) == enrollment)
+            #expect(try await store.enrollment(sequence: threeSteps.name, idempotencyKey: "k") == enrollment)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Sequencer
+import SequencerPostgres
+import SequencerPostgresTesting
+
+/// A fixed start time for simulated clocks (whole seconds, so microsecond storage keeps it exact).
+let t0 = Date(timeIntervalSince1970: 1_900_000_000)
+
+/// Quiet unless `SEQUENCER_TEST_LOG=debug` (or another level) is set.
+let testLogger: Logger = {
+    var logger = Logger(label: "sequencer.postgres-tests")
+    logger.logLevel = ProcessInfo.processInfo.environment["SEQUENCER_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+    return logger
+}()
+
+/// A PostgresStore in a fresh schema of the shared test server, dropped afterwards.
+func withStore<T>(
+    migrate: Bool = true, configure: (inout PostgresStore.Configuration) -> Void = { _ in },
+    _ body: (PostgresStore) async throws -> T
+) async throws -> T {
+    let client = try await TestPostgres.shared.client()
+    var configuration = PostgresStore.Configuration(schema: TestPostgres.uniqueSchema())
+    configure(&configuration)
+    let store = try PostgresStore(client: client, configuration: configuration, logger: testLogger)
+    if migrate { try await store.migrate() }
+    do {
+        let result = try await body(store)
+        try await dropSchema(of: store)
+        return result
+    } catch {
+        try? await dropSchema(of: store)
+        throw error
+    }
+}
+
+func dropSchema(of store: PostgresStore) async throws {
+    try await store.client.query("DROP SCHEMA IF EXISTS \(unescaped: "\"\(store.configuration.schema)\"") CASCADE",
+                                 logger: testLogger)
+}
+
+extension PostgresStore {
+    /// Runs a query with `{s}` standing for the quoted schema, returning the first column of the first row.
+    func scalar<T: PostgresDecodable>(_ sql: String, as type: T.Type = Int.self) async throws -> T {
+        let text = sql.replacingOccurrences(of: "{s}", with: "\"\(configuration.schema)\"")
+        let rows = try await client.query(PostgresQuery(unsafeSQL: text), logger: testLogger).collect()
+        return try rows[0].decode(T.self)
+    }
+
+    /// Runs a statement with `{s}` standing for the quoted schema.
+    func execute(_ sql: String) async throws {
+        let text = sql.replacingOccurrences(of: "{s}", with: "\"\(configuration.schema)\"")
+        try await client.query(PostgresQuery(unsafeSQL: text), logger: testLogger)
+    }
+}
+
+/// Three steps that all finish at once (GoTo, Conditional, GoTo): one tick drains an enrollment,
+/// or three with a step budget of 1.
+let threeSteps = SequenceDefinition(name: "three-steps", version: 1, steps: [
+    .goTo("a", target: "b"),
+    .conditional("b", .compare(.eq, .raw(1), .raw(1)), altNext: "c"),
+    .goTo("c", target: Step.end),
+])
+
+func newEnrollment(_ subject: String, in definition: SequenceDefinition = threeSteps, key: String? = nil,
+                   due: Date = t0, context: JSONValue = [:]) -> NewEnrollment {
+    NewEnrollment(Enrollment(
+        sequenceName: definition.name, sequenceVersion: definition.version, subject: subject, idempotencyKey: key,
+        context: context, stepID: definition.steps[0].id, nextRunAt: due, stepEnteredAt: t0, createdAt: t0, updatedAt: t0))
+}
+
+/// The history invariants of a drained run of ``threeSteps``, checked in SQL.
+struct RunInvariants: Equatable, CustomStringConvertible {
+    var enrollments = 0
+    var notCompleted = 0
+    /// (enrollment, fromStep, visit) transitions recorded more than once.
+    var duplicateTransitions = 0
+    /// Enrollments whose transitions are not exactly a→b→c→$end.
+    var wrongPaths = 0
+    /// Enrollments without exactly one `completed` event.
+    var wrongCompletions = 0
+
+    var description: String {
+        "enrollments=\(enrollments) notCompleted=\(notCompleted) duplicateTransitions=\(duplicateTransitions) "
+            + "wrongPaths=\(wrongPaths) wrongCompletions=\(wrongCompletions)"
+    }
+
+    static func read(_ store: PostgresStore) async throws -> RunInvariants {
+        var result = RunInvariants()
+        result.enrollments = try await store.scalar("SELECT count(*) FROM {s}.enrollments")
+        result.notCompleted = try await store.scalar("SELECT count(*) FROM {s}.enrollments WHERE status <> 'completed'")
+        result.duplicateTransitions = try await store.scalar("""
+            SELECT count(*) FROM (
+                SELECT 1 FROM {s}.events WHERE kind IN ('advanced', 'altAdvanced', 'goalReached')
+                GROUP BY enrollment_id, from_step, visit HAVING count(*) > 1) AS d
+            """)
+        result.wrongPaths = try await store.scalar("""
+            SELECT count(*) FROM {s}.enrollments e WHERE (
+                SELECT string_agg(from_step || '>' || to_step, ',' ORDER BY id) FROM {s}.events
+                WHERE enrollment_id = e.id AND kind IN ('advanced', 'altAdvanced', 'goalReached')
+            ) IS DISTINCT FROM 'a>b,b>c,c>$end'
+            """)
+        result.wrongCompletions = try await store.scalar("""
+            SELECT count(*) FROM {s}.enrollments e
+            WHERE (SELECT count(*) FROM {s}.events WHERE enrollment_id = e.id AND kind = 'completed') <> 1
+            """)
+        return result
+    }
+
+    static func clean(_ count: Int) -> RunInvariants { RunInvariants(enrollments: count) }
+}
