@@ -65,12 +65,25 @@ extension JSONValue {
         return current
     }
 
-    /// Splits `a.b[0].c` into `["a", "b", "0", "c"]`.
+    /// Splits `a.b[0].c` into `["a", "b", "0", "c"]` (`.`, `[` and `]` all separate; empty parts are dropped).
+    ///
+    /// On the hot path of every condition, so it scans UTF-8 bytes once instead of going through Foundation.
     static func pathSegments(_ path: String) -> [String] {
-        path.replacingOccurrences(of: "[", with: ".")
-            .replacingOccurrences(of: "]", with: "")
-            .split(separator: ".", omittingEmptySubsequences: true)
-            .map(String.init)
+        if let segments = path.utf8.withContiguousStorageIfAvailable(split) { return segments }
+        return Array(path.utf8).withUnsafeBufferPointer(split)
+    }
+
+    private static func split(_ bytes: UnsafeBufferPointer<UInt8>) -> [String] {
+        var segments: [String] = []
+        var start = 0
+        for i in 0...bytes.count {
+            let isSeparator = i == bytes.count || bytes[i] == UInt8(ascii: ".") || bytes[i] == UInt8(ascii: "[")
+                || bytes[i] == UInt8(ascii: "]")
+            guard isSeparator else { continue }
+            if i > start { segments.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)) }
+            start = i + 1
+        }
+        return segments
     }
 
     /// Returns this object with `patch`'s members merged in (objects merge deeply, everything else replaces).

@@ -14,16 +14,7 @@ public struct ConditionalRunner: TaskRunner {
     public var rendersTemplates: Bool { false }
 
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
-        batch.map { input in
-            do {
-                let condition = try Condition.parse(input.config, sequence: input.sequence, version: input.version,
-                                                    step: input.step.id)
-                let holds = condition.evaluate(context: input.context, now: input.now)
-                return input.result(holds ? .next : .altNext, message: holds ? "condition true" : "condition false")
-            } catch {
-                return input.result(.fail("\(error)"))
-            }
-        }
+        ConditionBatch.run(batch, holds: "condition true", fails: "condition false")
     }
 
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {

@@ -13,16 +13,7 @@ public struct GoalRunner: TaskRunner {
     public var rendersTemplates: Bool { false }
 
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
-        batch.map { input in
-            do {
-                let condition = try Condition.parse(input.config, sequence: input.sequence, version: input.version,
-                                                    step: input.step.id)
-                let met = condition.evaluate(context: input.context, now: input.now)
-                return input.result(met ? .next : .altNext, message: met ? "goal met" : "goal not met")
-            } catch {
-                return input.result(.fail("\(error)"))
-            }
-        }
+        ConditionBatch.run(batch, holds: "goal met", fails: "goal not met")
     }
 
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {
