@@ -211,3 +211,18 @@ struct EngineTests {
         #expect(try await sequencer.enrollment(id).lastError?.contains("no result") == true)
     }
 }
+
+@Suite("UUID version 7")
+struct UUIDVersion7Tests {
+    @Test func carriesVersionVariantAndTimeOrder() {
+        let early = UUID.version7(at: Date(timeIntervalSince1970: 1_700_000_000))
+        let late = UUID.version7(at: Date(timeIntervalSince1970: 1_700_000_001))
+        for id in [early, late] {
+            #expect(id.uuid.6 >> 4 == 7, "version nibble")
+            #expect(id.uuid.8 >> 6 == 0b10, "RFC variant")
+        }
+        #expect(early.uuidString < late.uuidString, "later ids sort after earlier ones")
+        #expect(early.uuidString.hasPrefix("018BCFE5-6800"), "48-bit millisecond timestamp first: \(early)")
+        #expect(Set((0..<1000).map { _ in UUID.version7() }).count == 1000)
+    }
+}

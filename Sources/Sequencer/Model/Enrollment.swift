@@ -45,7 +45,7 @@ public struct Enrollment: Sendable, Hashable, Codable, Identifiable {
     public var updatedAt: Date
 
     public init(
-        id: UUID = UUID(), sequenceName: String, sequenceVersion: Int, subject: String, idempotencyKey: String? = nil,
+        id: UUID = .version7(), sequenceName: String, sequenceVersion: Int, subject: String, idempotencyKey: String? = nil,
         context: JSONValue = [:], stepID: String?, status: EnrollmentStatus = .active, nextRunAt: Date?,
         stepEnteredAt: Date, attempts: Int = 0, visit: Int = 1, lastError: String? = nil, createdAt: Date, updatedAt: Date
     ) {
