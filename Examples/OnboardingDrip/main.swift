@@ -1,17 +1,22 @@
 // An onboarding drip on the in-memory store with a simulated clock: two weeks pass in well under a second.
 //
-//   swift run OnboardingDrip
+//   swift run OnboardingDrip                                   # prints the emails
+//   SMTP_URL=smtp://127.0.0.1:2525 swift run OnboardingDrip    # sends them to that SMTP server
 //
 // Three users walk the same sequence and take three paths: one uses the product and gets tips,
 // one never does and takes the alternate branch (a nudge, then a goodbye), and one upgrades on
 // day one, meeting the goal early and jumping straight to the thank-you.
+//
+// With SMTP_URL set (smtp://, smtp+starttls:// or smtps://, with user:password@ if the server
+// wants them), the Email steps run the real EmailRunner over SMTPTransport. A local server to
+// look at them: `python3 -m aiosmtpd -n -l 127.0.0.1:2525` prints every message it receives.
 
 import Foundation
 import Logging
 import Sequencer
+import SequencerTransports
 
-/// A host runner: prints each email instead of sending it. (The Email runner with a real
-/// SMTP transport replaces this in production.)
+/// A host runner: prints each email instead of sending it, when no SMTP server is configured.
 struct ConsoleEmail: TaskRunner {
     let name = "Email"
     let clock: SimulatedClock
@@ -23,6 +28,33 @@ struct ConsoleEmail: TaskRunner {
             print("  \(clock.label(input.now))  email to \(to): \(subject)")
         }
         return batch.map { $0.result(.next, message: "printed") }
+    }
+}
+
+/// Wraps the real Email runner and prints what it did with each email.
+struct PrintingEmail: TaskRunner {
+    let runner: EmailRunner
+    let clock: SimulatedClock
+    var name: String { runner.name }
+
+    func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
+        let results = try await runner.run(batch)
+        for (input, result) in zip(batch, results) {
+            let subject = input.config["subject"]?.stringValue ?? ""
+            let what: String
+            switch result.action {
+            case .next: what = result.message ?? "sent"
+            case .retry(let reason): what = "not sent, will retry: \(reason)"
+            case .fail(let reason): what = "failed: \(reason)"
+            default: what = result.message ?? "\(result.action)"
+            }
+            print("  \(clock.label(input.now))  \(what): \(subject)")
+        }
+        return results
+    }
+
+    func validate(_ step: Step, in definition: SequenceDefinition) throws {
+        try runner.validate(step, in: definition)
     }
 }
 
@@ -62,7 +94,23 @@ logger.logLevel = .warning
 // Thursday 2026-01-08 09:00 in New York.
 let start = ISO8601DateFormatter().date(from: "2026-01-08T14:00:00Z")!
 let clock = SimulatedClock(start: start)
-let sequencer = Sequencer(store: InMemoryStore(), runners: .builtIn + [ConsoleEmail(clock: clock)], logger: logger)
+let email: any TaskRunner
+if let smtpURL = ProcessInfo.processInfo.environment["SMTP_URL"], !smtpURL.isEmpty {
+    var configuration = try SMTPTransport.Configuration(url: smtpURL)
+    configuration.allowsAuthenticationWithoutTLS = configuration.security == .plain   // a local test server
+    let smtp = SMTPTransport(configuration: configuration)
+    do {
+        try await smtp.checkConnection()
+    } catch {
+        print("Cannot use the SMTP server at \(smtpURL): \(error)")
+        exit(1)
+    }
+    print("Sending the emails to \(configuration.host):\(configuration.port) (\(configuration.security)).")
+    email = PrintingEmail(runner: EmailRunner(transport: smtp, logger: logger), clock: clock)
+} else {
+    email = ConsoleEmail(clock: clock)
+}
+let sequencer = Sequencer(store: InMemoryStore(), runners: .builtIn + [email], logger: logger)
 try await sequencer.register(json: onboarding)
 
 let users: [(subject: String, story: String, context: JSONValue)] = [

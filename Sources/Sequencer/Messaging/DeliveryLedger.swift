@@ -1,0 +1,119 @@
+public import Foundation
+
+/// Records sends by visit, so a re-run of the same visit of a step never sends again.
+///
+/// ``EmailRunner`` and ``SMSRunner`` key every send by ``DeliveryKey`` (enrollment, step, visit)
+/// and, per batch:
+///
+/// 1. ``reserve(_:channel:now:staleAfter:)`` the keys **before** sending: a new key (or one whose
+///    last send failed, or one reserved so long ago that its sender must have died) is reserved
+///    and comes back ``DeliveryReservation/send``; a key already sent comes back
+///    ``DeliveryReservation/alreadySent(providerID:)`` and is not sent again; a key reserved
+///    recently by another sender comes back ``DeliveryReservation/inFlight(since:)`` and the step
+///    waits until that reservation goes stale;
+/// 2. hand the reserved messages to the transport;
+/// 3. ``markSent(_:now:)`` what the provider accepted, with its id, and ``markFailed(_:now:)``
+///    what it refused, which frees those keys for the retry.
+///
+/// The engine commits the step's outcome after that. A crash, a failed commit or an expired lease
+/// after step 3 re-runs the visit, finds the key sent, and moves on without sending.
+///
+/// **The one window for a duplicate** is between the provider accepting a message and step 3
+/// recording it: the process dies (or the ledger write fails and the tick's commit fails too),
+/// or the connection drops after the message was handed over but before the provider's answer
+/// arrived (SMTP's reply to the final `.`, an HTTP response). After a crash the key stays
+/// reserved, and once the reservation is older than `staleAfter` a re-run sends the message
+/// again; after a lost answer the send counts as a temporary failure and the step's retry sends
+/// it again. HTTP transports pass ``DeliveryKey/description`` as an idempotency header, which
+/// closes this window at providers that honour one; SMTP has no such mechanism, but both sends
+/// carry the same `Message-ID`.
+///
+/// **For a SQL implementation** (one statement per call): the PostgreSQL schema's `deliveries`
+/// table, keyed by `(enrollment_id, step_id, visit)` with `status` (`pending`, `sent`, `failed`),
+/// `provider_message_id`, `attempts`, `last_error`, `updated_at` (for a `pending` row: when it was
+/// reserved) and `sent_at`, serves all three calls. `channel` is informational; store it only if
+/// the table has a column for it.
+///
+/// ```sql
+/// -- reserve: $1 uuid[], $2 text[], $3 int[] (the keys, split), $4 now, $5 staleAfter in seconds
+/// WITH k AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[]) AS k(enrollment_id, step_id, visit)),
+/// won AS (
+///   INSERT INTO deliveries AS d (enrollment_id, step_id, visit, status, attempts, created_at, updated_at)
+///   SELECT enrollment_id, step_id, visit, 'pending', 1, $4, $4 FROM k
+///   ON CONFLICT (enrollment_id, step_id, visit) DO UPDATE
+///     SET status = 'pending', attempts = d.attempts + 1, updated_at = $4
+///     WHERE d.status = 'failed'
+///        OR (d.status = 'pending' AND d.updated_at <= $4 - make_interval(secs => $5))
+///   RETURNING enrollment_id, step_id, visit)
+/// SELECT k.enrollment_id, k.step_id, k.visit, (w.visit IS NOT NULL) AS reserved,
+///        d.status, d.provider_message_id, d.updated_at
+/// FROM k LEFT JOIN won w USING (enrollment_id, step_id, visit)
+///        LEFT JOIN deliveries d USING (enrollment_id, step_id, visit)  -- the rows as they were before
+/// ```
+///
+/// `reserved` is ``DeliveryReservation/send``; otherwise `status = 'sent'` is
+/// ``DeliveryReservation/alreadySent(providerID:)`` and `pending` is
+/// ``DeliveryReservation/inFlight(since:)`` with `since = updated_at`; no row at all (a concurrent
+/// transaction is reserving the same key) is in flight too, with `since = now`.
+/// `markSent` and `markFailed` are one `UPDATE deliveries … FROM unnest(…)` each: `markSent` sets
+/// `status = 'sent'`, `provider_message_id`, `sent_at` and `updated_at`; `markFailed` sets
+/// `status = 'failed'`, `last_error` and `updated_at` only where the row is still `pending`, so a
+/// late failure never overwrites a recorded send.
+public protocol DeliveryLedger: Sendable {
+    /// Reserves `keys` (distinct) for sending, all at once; returns one reservation per key.
+    ///
+    /// - Parameters:
+    ///   - channel: `"email"` or `"sms"` (kept for reporting; keys are unique across channels).
+    ///   - now: the tick's time, ``RunnerInput/now``.
+    ///   - staleAfter: a `pending` reservation older than this is taken over (its sender is presumed dead).
+    func reserve(_ keys: [DeliveryKey], channel: String, now: Date, staleAfter: Duration) async throws
+        -> [DeliveryKey: DeliveryReservation]
+
+    /// Records sends the provider accepted, with the provider's id for each (if it gave one).
+    func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws
+
+    /// Records sends the provider refused or that could not be made, with the reason; a later
+    /// ``reserve(_:channel:now:staleAfter:)`` of these keys returns ``DeliveryReservation/send``.
+    func markFailed(_ failed: [DeliveryKey: String], now: Date) async throws
+}
+
+/// Names one visit of one step of one enrollment: the unit of "at most one send".
+///
+/// Its ``description`` is ``RunnerInput/visitKey``, `"<enrollment>/<step>/<visit>"`, the
+/// idempotency key HTTP transports send.
+public struct DeliveryKey: Sendable, Hashable, CustomStringConvertible {
+    /// The enrollment.
+    public var enrollmentID: UUID
+    /// The step id.
+    public var step: String
+    /// The visit number (``Enrollment/visit``), which grows on every step entry, so a step visited
+    /// again through a GoTo loop sends again.
+    public var visit: Int
+
+    /// Creates a key.
+    public init(enrollmentID: UUID, step: String, visit: Int) {
+        self.enrollmentID = enrollmentID
+        self.step = step
+        self.visit = visit
+    }
+
+    /// The key of an input's visit.
+    public init(_ input: RunnerInput) {
+        self.init(enrollmentID: input.id, step: input.step.id, visit: input.visit)
+    }
+
+    /// `"<enrollment>/<step>/<visit>"`, equal to ``RunnerInput/visitKey``.
+    public var description: String { "\(enrollmentID.uuidString.lowercased())/\(step)/\(visit)" }
+}
+
+/// What ``DeliveryLedger/reserve(_:channel:now:staleAfter:)`` decided for one key.
+public enum DeliveryReservation: Sendable, Hashable {
+    /// Reserved for this caller: send now. The key was new, its last send failed, or its
+    /// reservation had gone stale.
+    case send
+    /// Sent before; do not send again. The provider's id, if it gave one.
+    case alreadySent(providerID: String?)
+    /// Another caller reserved it at `since` and has not reported back; it becomes stale at
+    /// `since + staleAfter`.
+    case inFlight(since: Date)
+}

@@ -1,0 +1,21 @@
+/// Hands text messages to an SMS provider. ``SMSRunner`` calls it once per batch.
+///
+/// The contract is ``EmailTransport``'s: one ``DeliveryOutcome`` per message, in order; throw
+/// only when no message of the batch was handed over.
+///
+/// The package ships `HTTPSMSTransport` (Twilio-style REST APIs) and `WebhookTransport`
+/// (product `SequencerTransports`). Your own provider:
+///
+/// ```swift
+/// struct MySMS: SMSTransport {
+///     let api: MyProviderClient
+///     func send(_ messages: [SMSMessage]) async throws -> [DeliveryOutcome] {
+///         try await api.sendMany(messages.map { ($0.to.e164, $0.body, $0.idempotencyKey) })
+///             .map { $0.accepted ? .sent(providerID: $0.id) : .permanentFailure($0.error) }
+///     }
+/// }
+/// ```
+public protocol SMSTransport: Sendable {
+    /// Sends a batch; one outcome per message, in order.
+    func send(_ messages: [SMSMessage]) async throws -> [DeliveryOutcome]
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""A local HTTP server standing in for an SMS provider and a webhook in the tests.
+
+It listens on 127.0.0.1 on a free port, writes {"port": N} to --ready once it accepts
+connections, and appends one JSON line per request to --log: method, path, headers (names
+lower-cased) and body. It answers 201 with {"sid": "SM<n>", "id": "msg-<n>"} unless a rule
+matches: a rule answers STATUS with BODY to any request whose body
+contains SUBSTRING (checked in the order given); it takes three arguments: --rule SUBSTRING STATUS BODY.
+"""
+import argparse
+import json
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def exit_with_parent():
+    """Stops the server when the test process that started it is gone, even if it crashed."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main():
+    # The test runner may block SIGTERM; a child inherits that mask, so unblock it.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rule", action="append", nargs=3, default=[], metavar=("SUBSTRING", "STATUS", "BODY"))
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--ready", required=True)
+    args = parser.parse_args()
+
+    rules = []
+    for match, status, body in args.rule:
+        rules.append((match, int(status), body))
+    lock = threading.Lock()
+    counter = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8")
+            with lock:
+                counter[0] += 1
+                n = counter[0]
+                with open(args.log, "a", encoding="utf-8") as log:
+                    log.write(json.dumps({
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                    }) + "\n")
+            status, answer = 201, json.dumps({"sid": f"SM{n:04d}", "id": f"msg-{n}"})
+            for match, rule_status, rule_body in rules:
+                if match in body:
+                    status, answer = rule_status, rule_body
+                    break
+            data = answer.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    open(args.log, "a").close()
+    with open(args.ready + ".tmp", "w") as ready:
+        json.dump({"port": server.server_address[1]}, ready)
+    os.replace(args.ready + ".tmp", args.ready)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

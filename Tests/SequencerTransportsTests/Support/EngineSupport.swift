@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import Sequencer
+import Synchronization
+import Testing
+
+/// A fixed start time for simulated clocks: 2030-03-17T17:46:40Z.
+let t0 = Date(timeIntervalSince1970: 1_900_000_000)
+
+/// A sequencer on `store` with the built-in runners plus `runners`; no retry jitter.
+func makeSequencer(store: any SequenceStore = InMemoryStore(), _ runners: [any TaskRunner]) -> Sequencer {
+    var configuration = Sequencer.Configuration()
+    configuration.retry.jitter = 0
+    var logger = Logger(label: "sequencer-transport-tests")
+    logger.logLevel = .warning
+    return Sequencer(store: store, runners: .builtIn + runners, configuration: configuration, logger: logger)
+}
+
+extension Sequencer {
+    /// The messages of an enrollment's history events of one kind.
+    func messages(of id: UUID, _ kind: HistoryEvent.Kind) async throws -> [String] {
+        try await history(of: id).filter { $0.kind == kind }.map { $0.message ?? "" }
+    }
+}
+
+/// An `InMemoryStore` whose next commit can be made to fail, as if the process died between the
+/// runners' side effects and the commit of their outcomes.
+final class CrashingStore: SequenceStore {
+    struct SimulatedCrash: Error, CustomStringConvertible {
+        var description: String { "simulated crash before commit" }
+    }
+
+    let inner = InMemoryStore()
+    private let failNextCommit = Mutex(false)
+
+    /// Makes the next `commit` throw without writing anything.
+    func crashAtNextCommit() { failNextCommit.withLock { $0 = true } }
+
+    func commit(_ batch: CommitBatch) async throws -> CommitResult {
+        if failNextCommit.withLock({ flag in defer { flag = false }; return flag }) { throw SimulatedCrash() }
+        return try await inner.commit(batch)
+    }
+
+    func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool {
+        try await inner.saveDefinition(definition)
+    }
+    func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
+        try await inner.definition(named: name, version: version)
+    }
+    func enroll(_ requests: [NewEnrollment]) async throws -> [EnrollmentResult] { try await inner.enroll(requests) }
+    func claimDue(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] { try await inner.claimDue(request) }
+    func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
+        try await inner.change(id, change, now: now)
+    }
+    func enrollment(_ id: UUID) async throws -> Enrollment? { try await inner.enrollment(id) }
+    func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
+        try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
+    }
+    func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
+}
+
+/// A ledger that forgets to record sends: as if the process died right after the provider
+/// accepted the message and before `markSent` was written.
+final class ForgetfulLedger: DeliveryLedger {
+    let inner = InMemoryDeliveryLedger()
+    private let forget = Mutex(false)
+
+    func forgetNextSends() { forget.withLock { $0 = true } }
+
+    func reserve(_ keys: [DeliveryKey], channel: String, now: Date, staleAfter: Duration) async throws
+        -> [DeliveryKey: DeliveryReservation]
+    {
+        try await inner.reserve(keys, channel: channel, now: now, staleAfter: staleAfter)
+    }
+
+    func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws {
+        if forget.withLock({ flag in defer { flag = false }; return flag }) { throw CrashingStore.SimulatedCrash() }
+        try await inner.markSent(sent, now: now)
+    }
+
+    func markFailed(_ failed: [DeliveryKey: String], now: Date) async throws {
+        try await inner.markFailed(failed, now: now)
+    }
+}
+
+/// A transport that records what it is handed and answers with fixed outcomes (default: sent).
+final class RecordingTransport: EmailTransport, SMSTransport {
+    private let state = Mutex<(emails: [[EmailMessage]], texts: [[SMSMessage]])>(([], []))
+    let outcome: @Sendable (String) -> DeliveryOutcome
+
+    init(outcome: @escaping @Sendable (String) -> DeliveryOutcome = { .sent(providerID: "id-" + $0) }) {
+        self.outcome = outcome
+    }
+
+    var emailBatches: [[EmailMessage]] { state.withLock { $0.emails } }
+    var textBatches: [[SMSMessage]] { state.withLock { $0.texts } }
+
+    func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
+        state.withLock { $0.emails.append(messages) }
+        return messages.map { outcome($0.to[0].address) }
+    }
+
+    func send(_ messages: [SMSMessage]) async throws -> [DeliveryOutcome] {
+        state.withLock { $0.texts.append(messages) }
+        return messages.map { outcome($0.to.e164) }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Sequencer
+import Testing
+
+/// A server process (a Python script from `Servers/`) started for one test, listening on a free
+/// port on 127.0.0.1 and logging what it receives as JSON lines.
+///
+/// Nothing is skipped: when python3, aiosmtpd or openssl is missing, starting a server throws an
+/// error that says what to install, and the test fails.
+final class TestServer {
+    let port: Int
+    let directory: URL
+    let logURL: URL
+    private let process: Process
+
+    private init(port: Int, directory: URL, process: Process) {
+        self.port = port
+        self.directory = directory
+        self.logURL = directory.appendingPathComponent("received.jsonl")
+        self.process = process
+    }
+
+    deinit { stop() }
+
+    /// Stops the process and removes its files.
+    func stop() {
+        if process.isRunning {
+            // SIGKILL: the test runner may block SIGTERM, and children inherit the mask.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Every JSON line logged so far, decoded.
+    func records<T: Decodable>(_ type: T.Type = T.self) throws -> [T] {
+        let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try text.split(separator: "\n").map { try decoder.decode(T.self, from: Data($0.utf8)) }
+    }
+
+    /// Starts `Servers/<script>` with `arguments`, then waits (polling, bounded) until it reports its port.
+    static func start(script: String, arguments: [String]) async throws -> TestServer {
+        try PythonEnvironment.check(needsAiosmtpd: script == "smtp_server.py")
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sequencer-\(script.prefix(4))-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let ready = directory.appendingPathComponent("ready.json")
+        let output = directory.appendingPathComponent("server.out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", serversDirectory.appendingPathComponent(script).path,
+                             "--log", directory.appendingPathComponent("received.jsonl").path,
+                             "--ready", ready.path] + arguments
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+
+        for _ in 0..<750 {  // up to 15 s
+            if let data = try? Data(contentsOf: ready),
+               let port = (try? JSONValue(jsonData: data))?["port"]?.numberValue {
+                return TestServer(port: Int(port), directory: directory, process: process)
+            }
+            if !process.isRunning {
+                let log = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+                throw TestServerError("\(script) exited with status \(process.terminationStatus):\n\(log)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(process.processIdentifier, SIGKILL)
+        throw TestServerError("\(script) did not report its port within 15 s")
+    }
+
+    static let serversDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Servers")
+}
+
+struct TestServerError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Checks once per test run that python3, and aiosmtpd for the SMTP server, are there.
+enum PythonEnvironment {
+    static func check(needsAiosmtpd: Bool) throws {
+        if let problem = needsAiosmtpd ? aiosmtpdProblem : pythonProblem { throw TestServerError(problem) }
+    }
+
+    private static let pythonProblem: String? = {
+        let python = run("/usr/bin/env", ["python3", "--version"])
+        return python.status == 0 ? nil : "The transport tests need python3 (3.9 or later) on the PATH: \(python.output)"
+    }()
+
+    private static let aiosmtpdProblem: String? = {
+        if let pythonProblem { return pythonProblem }
+        let python = run("/usr/bin/env", ["python3", "-c", "import aiosmtpd"])
+        return python.status == 0 ? nil
+            : "The SMTP tests need python3 with aiosmtpd: run `pip install aiosmtpd` "
+                + "(or scripts/ensure-python-deps.sh). python3 said: \(python.output)"
+    }()
+
+    /// Runs a command to completion; its exit status and combined output.
+    static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { return (-1, "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, made once per test run with openssl.
+enum TestCertificate {
+    static func paths() throws -> (certificate: String, key: String) {
+        switch made {
+        case .success(let paths): return paths
+        case .failure(let error): throw error
+        }
+    }
+
+    private static let made: Result<(certificate: String, key: String), TestServerError> = {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sequencer-cert-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let certificate = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        let result = PythonEnvironment.run("/usr/bin/env", [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+            "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        guard result.status == 0 else {
+            return .failure(TestServerError("The TLS tests make a self-signed certificate with the openssl command, "
+                                            + "which failed (install openssl: apt-get install openssl): \(result.output)"))
+        }
+        return .success((certificate, key))
+    }()
+}
