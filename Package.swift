@@ -111,7 +111,8 @@ let package = Package(
         .testTarget(
             name: "SequencerTransportsTests",
             dependencies: [
-                "Sequencer", "SequencerTransports",
+                "Sequencer", "SequencerTransports", "SequencerPostgres", "SequencerPostgresTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

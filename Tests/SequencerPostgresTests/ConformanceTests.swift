@@ -9,3 +9,12 @@ struct ConformanceTests {
         try await withStore { store in try await check.run(store) }
     }
 }
+
+/// The shared delivery-ledger suite against PostgresStore's `deliveries` table.
+@Suite("PostgresStore deliveries ledger")
+struct LedgerConformanceTests {
+    @Test("ledger conformance", arguments: LedgerConformance.checks)
+    func ledger(_ check: LedgerConformance.Check) async throws {
+        try await withStore { store in try await check.run(store) }
+    }
+}

@@ -10,6 +10,11 @@ struct InMemoryStoreTests {
         try await check.run(InMemoryStore())
     }
 
+    @Test("ledger conformance", arguments: LedgerConformance.checks)
+    func ledger(_ check: LedgerConformance.Check) async throws {
+        try await check.run(InMemoryDeliveryLedger())
+    }
+
     @Test func expiredLeaseIsClaimedAgainButNotBefore() async throws {
         let store = InMemoryStore()
         let t0 = Date(timeIntervalSince1970: 1_900_000_000)

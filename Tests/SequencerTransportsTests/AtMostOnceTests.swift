@@ -1,5 +1,8 @@
 import Foundation
 import Sequencer
+import PostgresNIO
+import SequencerPostgres
+import SequencerPostgresTesting
 import SequencerTransports
 import Testing
 
@@ -33,6 +36,36 @@ struct AtMostOnceTests {
         let message = try await sequencer.messages(of: id, .advanced).first ?? ""
         #expect(message.hasPrefix("already sent for this visit (id <"))
         #expect(message.hasSuffix("); not sent again"))
+    }
+
+    @Test("with the PostgreSQL ledger, a new process re-running the visit does not send again")
+    func crashWithThePostgresLedger() async throws {
+        let server = try await TestServer.smtp()
+        defer { server.stop() }
+        let client = try await TestPostgres.shared.client()
+        let schema = TestPostgres.uniqueSchema()
+        let ledgerBeforeCrash = try PostgresStore(client: client, configuration: .init(schema: schema), logger: TestPostgres.quietLogger)
+        try await ledgerBeforeCrash.migrate()
+        let store = CrashingStore()
+        let smtp = try server.smtpConfiguration()
+        let sequencer = makeSequencer(store: store, [EmailRunner(transport: SMTPTransport(configuration: smtp), ledger: ledgerBeforeCrash)])
+        try await sequencer.register(json: welcomeSequence)
+        let id = try await sequencer.enroll("ada", in: "welcome", context: ["name": "Ada", "email": "ada@example.com"], now: t0)
+        store.crashAtNextCommit()
+        await #expect(throws: CrashingStore.SimulatedCrash.self) { try await sequencer.tick(now: t0) }
+        #expect(try server.mail().count == 1)
+
+        // "Restart": a new store object and runner; only what PostgreSQL recorded survives.
+        let ledgerAfterCrash = try PostgresStore(client: client, configuration: .init(schema: schema), logger: TestPostgres.quietLogger)
+        let restarted = makeSequencer(store: store, [EmailRunner(transport: SMTPTransport(configuration: smtp), ledger: ledgerAfterCrash)])
+        let report = try await restarted.tick(now: t0.addingTimeInterval(61))
+        #expect(report.claimed == 1)
+        #expect(try await restarted.enrollment(id).stepID == "wait")
+        #expect(try server.mail().count == 1, "no second message")
+        let sent = try await client.query("SELECT status FROM \(unescaped: "\"\(schema)\"").deliveries", logger: TestPostgres.quietLogger)
+            .collect().map { try $0.decode(String.self) }
+        #expect(sent == ["sent"])
+        _ = try await client.query("DROP SCHEMA \(unescaped: "\"\(schema)\"") CASCADE", logger: TestPostgres.quietLogger).collect()
     }
 
     @Test("the documented window: a crash before the send is recorded waits for the reservation, then sends again")
