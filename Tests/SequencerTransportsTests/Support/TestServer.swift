@@ -54,6 +54,7 @@ final class TestServer {
         process.arguments = ["python3", serversDirectory.appendingPathComponent(script).path,
                              "--log", directory.appendingPathComponent("received.jsonl").path,
                              "--ready", ready.path] + arguments
+        process.environment = PythonEnvironment.environment
         let handle = try FileHandle(forWritingTo: output)
         process.standardOutput = handle
         process.standardError = handle
@@ -94,17 +95,38 @@ enum PythonEnvironment {
         return python.status == 0 ? nil : "The transport tests need python3 (3.9 or later) on the PATH: \(python.output)"
     }()
 
+    /// Where the tests install aiosmtpd when the machine's python3 lacks it: inside the package's
+    /// build folder, so `swift test` works on a fresh machine (given PyPI) and touches nothing global.
+    static let localPackages = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/test-python").path
+
+    /// The environment server scripts run with: the local packages on `PYTHONPATH`.
+    static var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PYTHONPATH"] = [localPackages, environment["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+        return environment
+    }
+
     private static let aiosmtpdProblem: String? = {
         if let pythonProblem { return pythonProblem }
-        let python = run("/usr/bin/env", ["python3", "-c", "import aiosmtpd"])
+        let check = { run("/usr/bin/env", ["python3", "-c", "import aiosmtpd"], environment: environment) }
+        if check().status == 0 { return nil }
+        let install = run("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                                           "--target", localPackages, "aiosmtpd"])
+        let python = check()
         return python.status == 0 ? nil
-            : "The SMTP tests need python3 with aiosmtpd: run `pip install aiosmtpd` "
-                + "(or scripts/ensure-python-deps.sh). python3 said: \(python.output)"
+            : "The SMTP tests need python3 with aiosmtpd and could not install it into \(localPackages): "
+                + "run `pip install aiosmtpd` (or scripts/ensure-python-deps.sh). pip said: \(install.output) "
+                + "python3 said: \(python.output)"
     }()
 
     /// Runs a command to completion; its exit status and combined output.
-    static func run(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil)
+        -> (status: Int32, output: String)
+    {
         let process = Process()
+        if let environment { process.environment = environment }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let pipe = Pipe()
