@@ -7,7 +7,7 @@
 # succeeds, fails or is interrupted. Exits with the command's status.
 #
 #   scripts/with-postgres.sh swift test
-#   scripts/with-postgres.sh swift run -c release SequencerBenchmarks
+#   scripts/with-postgres.sh scripts/bench.sh   # (or: swift run -c release sequencer-bench all)
 #
 # As root the server runs as the `postgres` user (initdb refuses root). If the
 # script itself is killed with SIGKILL, clean up by hand:

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import Sequencer
+
+/// `sequencer-bench all`: every scenario, one JSON line each, then a `summary` line with the targets.
+struct All: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run every scenario, then print a summary line with the targets.",
+        discussion: """
+            First an untimed warm-up drain. Then drain and sql-floor, alternating three runs each \
+            (each reports its median run), so the two figures the main ratio compares share the \
+            server's state; then drain-2-tickers, drain-4-tickers, drain-2-processes, enroll, \
+            idle, memory, summary. A scenario that fails prints {"scenario": NAME, "error": …} and \
+            the run goes on; the exit status is then non-zero, as it is when a scenario's \
+            work does not verify ("verified": false).
+            """)
+
+    @Flag(help: "Small N everywhere: a smoke run of a minute or two, not figures to quote.") var quick = false
+
+    /// The sizes of one run.
+    struct Sizes {
+        var drain: Int
+        var enroll: Int
+        var idleWaiting: Int
+        var idleRounds: Int
+        var memory: Int
+        /// Runs of drain and of sql-floor (alternating); each reports its median run.
+        var drainRuns = 3
+
+        static let full = Sizes(drain: 100_000, enroll: 100_000, idleWaiting: 1_000_000, idleRounds: 15, memory: 1_000_000)
+        static let quick = Sizes(drain: 10_000, enroll: 10_000, idleWaiting: 100_000, idleRounds: 7, memory: 50_000)
+    }
+
+    func run() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let database = try await BenchDatabase.connect()
+        let sizes = quick ? Sizes.quick : Sizes.full
+        var log = RunLog()
+        do {
+            try await warmUpServer(database)
+        } catch {
+            progress("warm-up failed: \(error)")
+        }
+
+        // The two figures of the main ratio alternate, run by run, so drift falls on both alike.
+        var drains = Runs()
+        var floors = Runs()
+        for _ in 0..<sizes.drainRuns {
+            await drains.add { try await DrainScenario(n: sizes.drain).run(database) }
+            await floors.add { try await SQLFloorScenario(n: sizes.drain).run(database) }
+        }
+        log.record("drain", drains.result())
+        log.record("sql-floor", floors.result())
+
+        await log.run("drain-2-tickers") { try await DrainScenario(n: sizes.drain, tickers: 2).run(database) }
+        await log.run("drain-4-tickers") { try await DrainScenario(n: sizes.drain, tickers: 4).run(database) }
+        await log.run("drain-2-processes") { try await DrainScenario(n: sizes.drain, processes: 2).run(database) }
+        await log.run("enroll") { try await EnrollScenario(n: sizes.enroll).run(database) }
+        await log.run("idle") { try await IdleScenario(waiting: sizes.idleWaiting, rounds: sizes.idleRounds).run(database) }
+        await log.run("memory") { try await MemoryScenario(n: sizes.memory).run(database) }
+
+        let total = (clock.now - start).seconds
+        Output.emit(await summary(log, seconds: total, database: database))
+        if !log.failed.isEmpty { throw ExitCode.failure }
+    }
+
+    /// Each scenario's figures as they were printed, and the scenarios that failed.
+    struct RunLog {
+        var results: [String: Figures] = [:]
+        var failed: [String] = []
+
+        /// Prints the scenario's line (or its error line) and keeps it for the summary.
+        mutating func record(_ name: String, _ result: Result<Figures, any Error>) {
+            switch result {
+            case .success(let figures):
+                Output.emit(figures)
+                results[name] = figures
+                // A figure whose work did not check out (not every enrollment completed, a step
+                // doubled) is no figure: the run fails, so a smoke run in CI catches it.
+                if figures["verified"] == false {
+                    progress("\(name) failed: its work did not verify")
+                    failed.append(name)
+                }
+            case .failure(let error):
+                progress("\(name) failed: \(error)")
+                Output.emit(["scenario": .string(name), "error": .string("\(error)")])
+                failed.append(name)
+            }
+        }
+
+        mutating func run(_ name: String, _ body: () async throws -> Figures) async {
+            do { record(name, .success(try await body())) } catch { record(name, .failure(error)) }
+        }
+    }
+
+    /// The `summary` line: the engine/floor ratio, every target met or not, and the machine.
+    private func summary(_ log: RunLog, seconds: Double, database: BenchDatabase) async -> Figures {
+        func figure(_ scenario: String, _ key: String) -> Double? { log.results[scenario]?[key]?.numberValue }
+        let drainRate = figure("drain", "steps_per_second")
+        let floorRate = figure("sql-floor", "steps_per_second")
+        let ratio = drainRate.flatMap { drain in floorRate.map { drain / $0 } }
+
+        func target(_ value: Double?, _ text: String, _ met: (Double) -> Bool) -> JSONValue {
+            guard let value else { return ["value": nil, "target": .string(text), "met": false] }
+            return ["value": .rounded(value), "target": .string(text), "met": .bool(met(value))]
+        }
+        let version = (try? await database.serverVersion()) ?? "unknown"
+        let info = ProcessInfo.processInfo
+        return [
+            "scenario": "summary", "n": .int(log.results.count), "seconds": .rounded(seconds, 1),
+            "quick": .bool(quick), "failed": .array(log.failed.map { .string($0) }),
+            "drain_vs_sql_floor": ratio.map { .rounded($0) } ?? nil,
+            "targets": [
+                "drain_vs_sql_floor": target(ratio, ">= 0.7") { $0 >= 0.7 },
+                "idle_ratio": target(figure("idle", "ratio"), "<= 1.3") { $0 <= 1.3 },
+                "memory_peak_rss_mb": target(figure("memory", "peak_rss_mb"), "< 200") { $0 < 200 },
+                "all_seconds": target(seconds, "< 600") { $0 < 600 },
+            ],
+            "machine": [
+                "cores": .int(info.activeProcessorCount),
+                "memory_gib": .rounded(Double(info.physicalMemory) / 1_073_741_824, 1),
+                "postgres": .string(version), "database": .string(database.origin),
+            ],
+        ]
+    }
+}
