@@ -77,3 +77,12 @@ extension WaitConfig {
         date.formatted(.iso8601)
     }
 }
+
+extension RunnerInput {
+    /// The result of a wait whose wake time is known: `next` once `now` has reached it, else
+    /// `noop(until:)` that exact time (never a poll), with a history message that says when.
+    func waitResult(until wake: Date) -> RunnerResult {
+        if now >= wake { return result(.next) }
+        return result(.noop(until: wake), message: "waiting until \(WaitConfig.format(wake))")
+    }
+}

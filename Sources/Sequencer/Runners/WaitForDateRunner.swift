@@ -58,8 +58,7 @@ public struct WaitForDateRunner: TaskRunner {
                     return input.result(.fail("WaitForDate step '\(input.step.id)' has an unrendered config"))
                 }
                 let wake = target.resolved(in: input.timeZone)
-                if input.now >= wake { return input.result(.next) }
-                return input.result(.noop(until: wake), message: "waiting until \(WaitConfig.format(wake))")
+                return input.waitResult(until: wake)
             } catch {
                 return input.result(.fail("\(error)"))
             }

@@ -107,8 +107,7 @@ public struct WaitForDurationRunner: TaskRunner {
                     return input.result(.fail("WaitForDuration step '\(input.step.id)' has an unrendered config"))
                 }
                 let wake = Self.wakeTime(config, enteredAt: input.stepEnteredAt, timeZone: input.timeZone)
-                if input.now >= wake { return input.result(.next) }
-                return input.result(.noop(until: wake), message: "waiting until \(WaitConfig.format(wake))")
+                return input.waitResult(until: wake)
             } catch {
                 return input.result(.fail("\(error)"))
             }
