@@ -160,17 +160,7 @@ extension Sequencer {
                                  sequence: sequence)
         }
         let definition = try await definition(sequence, version: version)
-        let enrollments = try requests.map { request in
-            guard request.context.objectValue != nil else {
-                throw SequencerError(
-                    .invalidContext, "the context of '\(request.subject)' must be a JSON object, not \(request.context.typeName)",
-                    sequence: definition.name, version: definition.version, field: "context")
-            }
-            return NewEnrollment(Enrollment(
-                sequenceName: definition.name, sequenceVersion: definition.version, subject: request.subject,
-                idempotencyKey: request.idempotencyKey, context: request.context, stepID: definition.steps.first?.id,
-                status: .active, nextRunAt: now, stepEnteredAt: now, createdAt: now, updatedAt: now))
-        }
+        let enrollments = try requests.map { try $0.enrollment(in: definition, now: now) }
         return try await postgres.enroll(enrollments, on: connection).map(\.enrollment.id)
     }
 

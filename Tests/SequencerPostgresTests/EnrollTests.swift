@@ -77,6 +77,38 @@ struct EnrollTests {
         }
     }
 
+    /// The engine refuses NUL characters and non-finite numbers before they reach a store
+    /// (see `EnrollmentRequest.enrollment(in:now:)`). This proves the rule matches PostgreSQL:
+    /// the server itself refuses them, so the in-memory store's answer is PostgreSQL's answer.
+    @Test func postgresRefusesWhatTheEngineRefuses() async throws {
+        try await withStore { store in
+            let client = store.client
+            await #expect(throws: (any Error).self) {
+                try await client.query("SELECT \("a\u{0}b")::text", logger: testLogger).collect()
+            }
+            await #expect(throws: (any Error).self) {
+                try await client.query(#"SELECT '{"a": "x\u0000y"}'::jsonb"#, logger: testLogger).collect()
+            }
+            await #expect(throws: (any Error).self) {
+                try await client.query(#"SELECT '{"a": NaN}'::jsonb"#, logger: testLogger).collect()
+            }
+        }
+    }
+
+    @Test func aBulkEnrollWithOneUnstorableContextStoresNothing() async throws {
+        try await withStore { store in
+            let sequencer = Sequencer(store: store, logger: testLogger)
+            try await sequencer.register(threeSteps)
+            var requests = (0..<3_000).map { EnrollmentRequest(subject: "user-\($0)") }
+            requests[2_500].context = ["note": "a\u{0}b"]
+            let error = try await #require(throws: SequencerError.self) {
+                try await sequencer.enroll(requests, in: threeSteps.name)
+            }
+            #expect(error.code == .invalidContext && error.field == "context.note", "\(error)")
+            #expect(try await store.scalar("SELECT count(*) FROM {s}.enrollments") == 0)
+        }
+    }
+
     @Test func aHundredThousandSubjectsInOneCallIdempotently() async throws {
         try await withStore { store in
             let sequencer = Sequencer(store: store, logger: testLogger)

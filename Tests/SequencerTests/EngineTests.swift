@@ -199,6 +199,43 @@ struct EngineTests {
         #expect(e3.code == .invalidContext && e3.field == "context")
     }
 
+    static let unstorable: [(context: JSONValue, field: String)] = [
+        (["profile": ["name": "a\u{0}b"]], "context.profile.name"),
+        (["tags": ["ok", .number(.nan)]], "context.tags[1]"),
+        (["score": .number(.infinity)], "context.score"),
+        (["bad\u{0}key": true], "context.bad\u{0}key"),
+    ]
+
+    @Test(arguments: unstorable)
+    func contextsNoStoreCanKeepAreRefusedNamingThePlace(_ example: (context: JSONValue, field: String)) async throws {
+        let (context, field) = example
+        let store = InMemoryStore()
+        let sequencer = Sequencer(store: store)
+        try await sequencer.register(SequenceDefinition(name: "s") { Step(id: "x", runner: "GoTo", config: ["target": "$end"]) })
+        let requests = [EnrollmentRequest(subject: "fine"), EnrollmentRequest(subject: "bad", context: context)]
+        let error = try await #require(throws: SequencerError.self) { try await sequencer.enroll(requests, in: "s") }
+        #expect(error.code == .invalidContext && error.sequence == "s" && error.field == field, "\(error)")
+        #expect(store.allEnrollments().isEmpty, "a bulk enroll with one bad request stores none")
+
+        let id = try await sequencer.enroll("ok", in: "s")
+        let update = try await #require(throws: SequencerError.self) {
+            try await sequencer.updateContext(id, merging: context.objectValue!)
+        }
+        #expect(update.code == .invalidContext && update.field == field)
+        #expect(try await sequencer.enrollment(id).context == [:], "a refused update changes nothing")
+    }
+
+    @Test func nulInSubjectOrIdempotencyKeyIsRefused() async throws {
+        let sequencer = makeSequencer()
+        try await sequencer.register(SequenceDefinition(name: "s") { Step(id: "x", runner: "GoTo", config: ["target": "$end"]) })
+        let subject = try await #require(throws: SequencerError.self) { try await sequencer.enroll("a\u{0}", in: "s") }
+        #expect(subject.field == "subject")
+        let key = try await #require(throws: SequencerError.self) {
+            try await sequencer.enroll("a", in: "s", idempotencyKey: "k\u{0}")
+        }
+        #expect(key.field == "idempotencyKey")
+    }
+
     @Test func runnerThatOmitsAResultRetriesThatEnrollment() async throws {
         struct Forgetful: TaskRunner {
             let name = "Forgetful"

@@ -157,22 +157,14 @@ public final class Sequencer: Sendable {
         _ requests: [EnrollmentRequest], in sequence: String, version: Int? = nil, now: Date = Date()
     ) async throws -> [UUID] {
         let definition = try await definition(sequence, version: version)
-        for request in requests where request.context.objectValue == nil {
-            throw SequencerError(.invalidContext, "the context of '\(request.subject)' must be a JSON object, not \(request.context.typeName)",
-                                 sequence: definition.name, version: definition.version, field: "context")
-        }
+        // Every request is checked before the first is stored.
+        let enrollments = try requests.map { try $0.enrollment(in: definition, now: now) }
         var ids: [UUID] = []
         ids.reserveCapacity(requests.count)
-        var start = requests.startIndex
-        while start < requests.endIndex {
-            let end = min(start + max(1, configuration.batchSize * 4), requests.endIndex)
-            let batch = requests[start..<end].map { request in
-                NewEnrollment(Enrollment(
-                    sequenceName: definition.name, sequenceVersion: definition.version, subject: request.subject,
-                    idempotencyKey: request.idempotencyKey, context: request.context, stepID: definition.steps[0].id,
-                    status: .active, nextRunAt: now, stepEnteredAt: now, createdAt: now, updatedAt: now))
-            }
-            let results = try await store.enroll(batch)
+        var start = enrollments.startIndex
+        while start < enrollments.endIndex {
+            let end = min(start + max(1, configuration.batchSize * 4), enrollments.endIndex)
+            let results = try await store.enroll(Array(enrollments[start..<end]))
             ids.append(contentsOf: results.map(\.enrollment.id))
             Counter(label: "sequencer_enrollments_created_total").increment(by: results.filter(\.created).count)
             start = end
@@ -184,7 +176,11 @@ public final class Sequencer: Sendable {
     /// so the next tick re-checks its goals (and re-evaluates its current step).
     @discardableResult
     public func updateContext(_ id: UUID, merging patch: [String: JSONValue], now: Date = Date()) async throws -> Enrollment {
-        try await store.change(id, .mergeContext(patch), now: now)
+        if let (path, problem) = JSONValue.object(patch).firstUnstorableValue(at: "context") {
+            throw SequencerError(.invalidContext, "the context update of enrollment \(id) has \(problem) at \(path)",
+                                 field: path)
+        }
+        return try await store.change(id, .mergeContext(patch), now: now)
     }
 
     /// Cancels an enrollment for good. An in-flight tick's outcome for it is discarded.
@@ -253,18 +249,5 @@ public final class Sequencer: Sendable {
             ])
         }
         return report
-    }
-}
-
-/// One subject to enroll (see ``Sequencer/enroll(_:in:version:now:)``).
-public struct EnrollmentRequest: Sendable, Hashable {
-    public var subject: String
-    public var context: JSONValue
-    public var idempotencyKey: String?
-
-    public init(subject: String, context: JSONValue = [:], idempotencyKey: String? = nil) {
-        self.subject = subject
-        self.context = context
-        self.idempotencyKey = idempotencyKey
     }
 }
