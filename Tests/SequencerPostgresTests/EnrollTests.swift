@@ -106,6 +106,14 @@ struct EnrollTests {
             }
             #expect(error.code == .invalidContext && error.field == "context.note", "\(error)")
             #expect(try await store.scalar("SELECT count(*) FROM {s}.enrollments") == 0)
+
+            // The same rule holds for a context update, inside the store's transaction.
+            let id = try await sequencer.enroll("user-ok", in: threeSteps.name, context: ["note": "fine"])
+            let update = try await #require(throws: SequencerError.self) {
+                try await sequencer.updateContext(id, merging: ["note": "a\u{0}b"])
+            }
+            #expect(update.code == .invalidContext && update.field == "context.note" && update.sequence == threeSteps.name)
+            #expect(try await sequencer.enrollment(id).context == ["note": "fine"])
         }
     }
 

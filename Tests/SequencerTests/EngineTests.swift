@@ -222,6 +222,7 @@ struct EngineTests {
             try await sequencer.updateContext(id, merging: context.objectValue!)
         }
         #expect(update.code == .invalidContext && update.field == field)
+        #expect(update.sequence == "s" && update.step == "x", "the store names where the enrollment is: \(update)")
         #expect(try await sequencer.enrollment(id).context == [:], "a refused update changes nothing")
     }
 

@@ -150,37 +150,29 @@ public final class Sequencer: Sendable {
                          in: sequence, version: version, now: now)[0]
     }
 
-    /// Enrolls many subjects in one call, in batches of ``Configuration/batchSize``; idempotent per key.
+    /// Enrolls many subjects in one call; idempotent per key.
+    ///
+    /// Every request is checked before any is stored. The store writes them in batches
+    /// (`PostgresStore`: `enrollBatchSize`, each batch atomic; repeating the call with the same
+    /// keys finishes a call that failed part-way).
     ///
     /// - Returns: the enrollment ids, in request order.
     public func enroll(
         _ requests: [EnrollmentRequest], in sequence: String, version: Int? = nil, now: Date = Date()
     ) async throws -> [UUID] {
         let definition = try await definition(sequence, version: version)
-        // Every request is checked before the first is stored.
+        // Every request is checked before the first is stored; the store batches the writes.
         let enrollments = try requests.map { try $0.enrollment(in: definition, now: now) }
-        var ids: [UUID] = []
-        ids.reserveCapacity(requests.count)
-        var start = enrollments.startIndex
-        while start < enrollments.endIndex {
-            let end = min(start + max(1, configuration.batchSize * 4), enrollments.endIndex)
-            let results = try await store.enroll(Array(enrollments[start..<end]))
-            ids.append(contentsOf: results.map(\.enrollment.id))
-            Counter(label: "sequencer_enrollments_created_total").increment(by: results.filter(\.created).count)
-            start = end
-        }
-        return ids
+        let results = try await store.enroll(enrollments)
+        Counter(label: "sequencer_enrollments_created_total").increment(by: results.filter(\.created).count)
+        return results.map(\.enrollment.id)
     }
 
     /// Merges members into an enrollment's context. An active enrollment becomes due at once,
     /// so the next tick re-checks its goals (and re-evaluates its current step).
     @discardableResult
     public func updateContext(_ id: UUID, merging patch: [String: JSONValue], now: Date = Date()) async throws -> Enrollment {
-        if let (path, problem) = JSONValue.object(patch).firstUnstorableValue(at: "context") {
-            throw SequencerError(.invalidContext, "the context update of enrollment \(id) has \(problem) at \(path)",
-                                 field: path)
-        }
-        return try await store.change(id, .mergeContext(patch), now: now)
+        try await store.change(id, .mergeContext(patch), now: now)
     }
 
     /// Cancels an enrollment for good. An in-flight tick's outcome for it is discarded.

@@ -6,7 +6,8 @@ public import Foundation
 /// every store enforces the same rules.
 public enum EnrollmentChange: Sendable, Hashable {
     /// Merge members into the context (objects merge deeply). An active enrollment becomes
-    /// due at once, so the next tick re-checks its goals.
+    /// due at once, so the next tick re-checks its goals. A patch no store can keep (a NUL
+    /// character, NaN or infinity) is refused with `invalidContext` naming the field.
     case mergeContext([String: JSONValue])
     /// Stop picking it up until resumed. Only an active enrollment can be paused.
     case pause
@@ -21,6 +22,11 @@ public enum EnrollmentChange: Sendable, Hashable {
         switch self {
         case .mergeContext(let patch):
             guard !enrollment.status.isFinal else { throw invalid(enrollment, "update the context of") }
+            if let (path, problem) = JSONValue.object(patch).firstUnstorableValue(at: "context") {
+                throw SequencerError(.invalidContext, "the context update of enrollment \(enrollment.id) has \(problem) at \(path)",
+                                     sequence: enrollment.sequenceName, version: enrollment.sequenceVersion,
+                                     step: enrollment.stepID, field: path)
+            }
             enrollment.context = enrollment.context.merging(patch)
             if enrollment.status == .active { enrollment.nextRunAt = now }
             kind = .contextUpdated
