@@ -82,6 +82,7 @@ enum HTTPDelivery {
 
     /// `application/x-www-form-urlencoded`, every byte but the unreserved ones percent-encoded.
     static func formEncoded(_ fields: [(String, String)]) -> [UInt8] {
+        let hex = Array("0123456789ABCDEF".unicodeScalars)
         func encode(_ text: String) -> String {
             var out = ""
             for byte in text.utf8 {
@@ -91,7 +92,9 @@ enum HTTPDelivery {
                      UInt8(ascii: "_"), UInt8(ascii: "~"):
                     out.unicodeScalars.append(Unicode.Scalar(byte))
                 default:
-                    out += String(format: "%%%02X", byte)
+                    out.unicodeScalars.append("%")
+                    out.unicodeScalars.append(hex[Int(byte >> 4)])
+                    out.unicodeScalars.append(hex[Int(byte & 0x0F)])
                 }
             }
             return out

@@ -23,6 +23,7 @@ struct ValidationTests {
               field: "config.from"),
         .init(runner: "Email", config: #"{"from": "a@b.example", "subject": "x", "text": "x"}"#, field: "config.to"),
         .init(runner: "Email", config: #"{"from": "a@b.example", "to": [], "subject": "x", "text": "x"}"#, field: "config.to"),
+        .init(runner: "Email", config: #"{"from": "a@b.example", "to": null, "subject": "x", "text": "x"}"#, field: "config.to"),
         .init(runner: "Email", config: #"{"from": "a@b.example", "to": ["ok@b.example", "bad@"], "subject": "x", "text": "x"}"#,
               field: "config.to.1"),
         .init(runner: "Email", config: #"{"from": "a@b.example", "to": "nobody", "subject": "x", "text": "x"}"#,

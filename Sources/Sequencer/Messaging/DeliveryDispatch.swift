@@ -9,30 +9,25 @@ struct DeliveryDispatch: Sendable {
     let staleAfter: Duration
     let logger: Logger
 
-    /// One input with the message built from its rendered config, or the config error that fails it.
-    struct Prepared<Message: Sendable>: Sendable {
-        var input: RunnerInput
-        var message: Result<Message, SequencerError>
-    }
-
-    /// Runs the batch; one result per prepared input, in order. Throws only when the ledger cannot
-    /// reserve, before anything is sent (the engine then retries the batch).
+    /// Runs the batch; one result per input, in order. `build` makes an input's message from its
+    /// rendered config; a config error fails that input's step alone. Throws only when the ledger
+    /// cannot reserve, before anything is sent (the engine then retries the batch).
     func run<Message: Sendable>(
-        _ batch: [Prepared<Message>],
+        _ batch: [RunnerInput],
+        build: (RunnerInput) throws(SequencerError) -> Message,
         send: ([Message]) async throws -> [DeliveryOutcome],
         describe: (Message) -> String
     ) async throws -> [RunnerResult] {
         var results: [UUID: RunnerResult] = [:]
         var candidates: [(input: RunnerInput, key: DeliveryKey, message: Message)] = []
-        for item in batch {
-            switch item.message {
-            case .failure(let error):
-                results[item.input.id] = item.input.result(.fail(error.description))
-            case .success(let message):
-                candidates.append((item.input, DeliveryKey(item.input), message))
+        for input in batch {
+            do throws(SequencerError) {
+                candidates.append((input, DeliveryKey(input), try build(input)))
+            } catch {
+                results[input.id] = input.result(.fail(error.description))
             }
         }
-        guard let now = candidates.first?.input.now else { return batch.map { results[$0.input.id]! } }
+        guard let now = candidates.first?.input.now else { return batch.map { results[$0.id]! } }
 
         let reservations = try await ledger.reserve(candidates.map(\.key), channel: channel, now: now,
                                                     staleAfter: staleAfter)
@@ -50,8 +45,8 @@ struct DeliveryDispatch: Sendable {
                 let stale = since.addingTimeInterval(staleAfter.timeInterval)
                 results[input.id] = input.result(
                     .noop(until: stale),
-                    message: "a send of this visit started at \(since.formatted(.iso8601)) has not reported back; "
-                        + "looking again at \(stale.formatted(.iso8601))")
+                    message: "a send of this visit started at \(WaitConfig.format(since)) has not reported back; "
+                        + "looking again at \(WaitConfig.format(stale))")
             case nil:
                 results[input.id] = input.result(.retry("the delivery ledger returned no reservation for \(candidate.key)"))
             }
@@ -108,7 +103,7 @@ struct DeliveryDispatch: Sendable {
                 }
             }
         }
-        return batch.map { results[$0.input.id] ?? $0.input.result(.retry("no outcome")) }
+        return batch.map { results[$0.id] ?? $0.result(.retry("no outcome")) }
     }
 
     private static func idSuffix(_ providerID: String?) -> String {

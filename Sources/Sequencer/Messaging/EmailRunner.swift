@@ -83,13 +83,8 @@ public struct EmailRunner: TaskRunner {
 
     /// Builds every message, sends the valid ones in one transport call, and records each send.
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
-        let prepared = batch.map { input in
-            DeliveryDispatch.Prepared(input: input, message: Result { () throws(SequencerError) in
-                try message(for: input)
-            })
-        }
         let dispatch = DeliveryDispatch(channel: "email", ledger: ledger, staleAfter: inFlightTimeout, logger: logger)
-        return try await dispatch.run(prepared, send: { try await transport.send($0) }, describe: { message in
+        return try await dispatch.run(batch, build: message(for:), send: { try await transport.send($0) }, describe: { message in
             "email to " + message.to.map(\.address).joined(separator: ", ")
         })
     }
@@ -101,31 +96,15 @@ public struct EmailRunner: TaskRunner {
 
     /// The message for one input's rendered config.
     func message(for input: RunnerInput) throws(SequencerError) -> EmailMessage {
-        do {
-            guard let parsed = try parse(input.config, site: WaitConfig.Site(input)) else {
-                throw WaitConfig.Site(input).invalid("the config was not rendered", field: "config")
-            }
-            return EmailMessage(
-                from: parsed.from, to: parsed.to, cc: parsed.cc, bcc: parsed.bcc, replyTo: parsed.replyTo,
-                subject: parsed.subject, text: parsed.text, html: parsed.html, headers: parsed.headers,
-                date: input.now, idempotencyKey: input.visitKey)
-        } catch let error as SequencerError {
-            throw error
-        } catch {
-            throw WaitConfig.Site(input).invalid("\(error)", field: "config")
+        try MessageConfig.message(for: input) { config, site in
+            try parse(config, site: site, date: input.now, key: input.visitKey)
         }
     }
 
-    private struct Parsed {
-        var from: EmailAddress
-        var to, cc, bcc, replyTo: [EmailAddress]
-        var subject: String
-        var text, html: String?
-        var headers: [String: String]
-    }
-
     /// Reads a config; `nil` at register, where templated values are left for run time.
-    private func parse(_ config: JSONValue, site: WaitConfig.Site) throws -> Parsed? {
+    private func parse(_ config: JSONValue, site: WaitConfig.Site, date: Date = Date(), key: String = "") throws
+        -> EmailMessage?
+    {
         try MessageConfig.checkKeys(config, known: Self.keys, runner: "Email", site: site)
         var from = defaultFrom
         if let value = config["from"], !value.isNull {
@@ -138,7 +117,7 @@ public struct EmailRunner: TaskRunner {
             throw site.invalid("missing required key 'from' (the sender's address), and the runner has no defaultFrom",
                                field: "config.from")
         }
-        guard config["to"] != nil else {
+        guard let toValue = config["to"], !toValue.isNull else {
             throw site.invalid("missing required key 'to' (a list of email addresses)", field: "config.to")
         }
         if config["to"]?.arrayValue?.isEmpty == true {
@@ -161,7 +140,7 @@ public struct EmailRunner: TaskRunner {
         }
         guard let from, let subject else { return nil }
         let oneLineSubject = subject.split(whereSeparator: \.isNewline).joined(separator: " ")
-        return Parsed(from: from, to: to, cc: cc, bcc: bcc, replyTo: replyTo, subject: oneLineSubject, text: text,
-                      html: html, headers: headers)
+        return EmailMessage(from: from, to: to, cc: cc, bcc: bcc, replyTo: replyTo, subject: oneLineSubject, text: text,
+                            html: html, headers: headers, date: date, idempotencyKey: key)
     }
 }

@@ -8,6 +8,25 @@ import Foundation
 enum MessageConfig {
     typealias Site = WaitConfig.Site
 
+    /// Builds one input's message with a runner's config parser (which returns `nil` only where a
+    /// value is left to run time, never after rendering), so every failure is a `SequencerError`
+    /// that names the step and the field.
+    static func message<Message>(
+        for input: RunnerInput, _ parse: (JSONValue, Site) throws -> Message?
+    ) throws(SequencerError) -> Message {
+        let site = Site(input)
+        do {
+            guard let message = try parse(input.config, site) else {
+                throw site.invalid("the config was not rendered", field: "config")
+            }
+            return message
+        } catch let error as SequencerError {
+            throw error
+        } catch {
+            throw site.invalid("\(error)", field: "config")
+        }
+    }
+
     /// Rejects keys the runner does not know, so a typo (`"subjet"`) is caught at register.
     static func checkKeys(_ config: JSONValue, known: [String], runner: String, site: Site) throws {
         guard let object = config.objectValue else {

@@ -59,13 +59,8 @@ public struct SMSRunner: TaskRunner {
 
     /// Builds every message, sends the valid ones in one transport call, and records each send.
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
-        let prepared = batch.map { input in
-            DeliveryDispatch.Prepared(input: input, message: Result { () throws(SequencerError) in
-                try message(for: input)
-            })
-        }
         let dispatch = DeliveryDispatch(channel: "sms", ledger: ledger, staleAfter: inFlightTimeout, logger: logger)
-        return try await dispatch.run(prepared, send: { try await transport.send($0) }, describe: { message in
+        return try await dispatch.run(batch, build: message(for:), send: { try await transport.send($0) }, describe: { message in
             "SMS to \(message.to)"
         })
     }
@@ -77,17 +72,7 @@ public struct SMSRunner: TaskRunner {
 
     /// The message for one input's rendered config.
     func message(for input: RunnerInput) throws(SequencerError) -> SMSMessage {
-        let site = WaitConfig.Site(input)
-        do {
-            guard let message = try parse(input.config, site: site, key: input.visitKey) else {
-                throw site.invalid("the config was not rendered", field: "config")
-            }
-            return message
-        } catch let error as SequencerError {
-            throw error
-        } catch {
-            throw site.invalid("\(error)", field: "config")
-        }
+        try MessageConfig.message(for: input) { config, site in try parse(config, site: site, key: input.visitKey) }
     }
 
     /// Reads a config; `nil` at register, where templated values are left for run time.

@@ -128,7 +128,7 @@ public struct RunnerInput: Sendable {
 
     /// Names this visit of this step: `"<enrollment>/<step>/<visit>"`. Side-effecting runners use it
     /// as an idempotency key so a re-run of the same visit does not act twice.
-    public var visitKey: String { "\(id.uuidString.lowercased())/\(step.id)/\(visit)" }
+    public var visitKey: String { DeliveryKey(self).description }
 
     /// A result for this input.
     public func result(_ action: RunnerAction, message: String? = nil) -> RunnerResult {
