@@ -60,7 +60,7 @@ struct All: AsyncParsableCommand {
         await log.run("idle") { try await IdleScenario(waiting: sizes.idleWaiting, rounds: sizes.idleRounds).run(database) }
         await log.run("memory") { try await MemoryScenario(n: sizes.memory).run(database) }
 
-        let total = (clock.now - start).seconds
+        let total = (clock.now - start).timeInterval
         Output.emit(await summary(log, seconds: total, database: database))
         if !log.failed.isEmpty { throw ExitCode.failure }
     }

@@ -84,7 +84,7 @@ struct DrainScenario {
         let cpu = await CPUSample.now(database.client)
         let start = clock.now
         let totals = try await tickConcurrently(sequencers)
-        let seconds = (clock.now - start).seconds
+        let seconds = (clock.now - start).timeInterval
         return (seconds, totals, CPUSample.figures(from: cpu, to: await CPUSample.now(database.client)))
     }
 
@@ -130,7 +130,7 @@ func enrollBacklog(_ store: PostgresStore, n: Int, batchSize: Int) async throws 
     let clock = ContinuousClock()
     let start = clock.now
     _ = try await sequencer.enroll(requests, in: BenchSequence.definition.name, now: Date())
-    let seconds = (clock.now - start).seconds
+    let seconds = (clock.now - start).timeInterval
     try await store.analyze()
     return seconds
 }

@@ -38,7 +38,7 @@ struct EnrollScenario {
             let clock = ContinuousClock()
             let start = clock.now
             let ids = try await sequencer.enroll(requests, in: BenchSequence.definition.name, now: Date())
-            let seconds = (clock.now - start).seconds
+            let seconds = (clock.now - start).timeInterval
             let stored = try await store.scalar("SELECT count(*) FROM {s}.enrollments WHERE subject NOT LIKE 'warm-up-%'")
             return [
                 "scenario": "enroll", "n": .int(n), "seconds": .rounded(seconds),

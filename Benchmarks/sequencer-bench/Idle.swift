@@ -96,7 +96,7 @@ struct IdleScenario {
         let clock = ContinuousClock()
         let start = clock.now
         let report = try await sequencer.tick(now: Date())
-        let seconds = (clock.now - start).seconds
+        let seconds = (clock.now - start).timeInterval
         guard report.claimed == due, report.completed == due else {
             throw BenchError("idle: a tick claimed \(report.claimed) and completed \(report.completed), expected \(due)")
         }

@@ -79,7 +79,7 @@ struct SQLFloorScenario {
                 for try await (claimed, batches) in group { sum = (sum.0 + claimed, sum.1 + batches) }
                 return sum
             }
-            let seconds = (clock.now - start).seconds
+            let seconds = (clock.now - start).timeInterval
             let cpuFigures = CPUSample.figures(from: cpu, to: await CPUSample.now(store.client))
             let verified = try await store.allCompleted(n)
             let events = try await store.scalar("SELECT count(*) FROM {s}.events WHERE kind <> 'enrolled'")

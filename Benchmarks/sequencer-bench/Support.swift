@@ -133,7 +133,8 @@ func tickerConfiguration(owner: String, batchSize: Int) -> Sequencer.Configurati
     return configuration
 }
 
-/// What a ticker loop did, summed over its ticks (`TickReport`'s own sum is internal to the engine).
+/// What a ticker loop did, summed over its ticks: the `TickReport` counts the benchmark reports,
+/// plus the number of ticks, in a shape that crosses the worker processes' JSON.
 struct TickTotals: Sendable {
     var ticks = 0
     var claimed = 0
@@ -194,13 +195,6 @@ let benchLogger: Logger = {
     logger.logLevel = ProcessInfo.processInfo.environment["SEQUENCER_BENCH_LOG"].flatMap { Logger.Level($0) } ?? .warning
     return logger
 }()
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}
 
 extension JSONValue {
     /// An integer figure.

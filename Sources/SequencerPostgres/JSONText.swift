@@ -34,9 +34,9 @@ enum JSONText {
         case .bool(let b): out += b ? "true" : "false"
         case .number(let n):
             if !n.isFinite {
-                out += "null"  // as JSONValue.jsonString() does: JSON has no infinities
-            } else if n.rounded() == n, abs(n) < 9.007_199_254_740_992e15 {
-                out += String(Int64(n))
+                out += "null"  // JSON has no NaN or infinities (and Sequencer refuses them on input)
+            } else if let integer = n.exactJSONInteger {
+                out += String(integer)
             } else {
                 out += "\(n)"
             }

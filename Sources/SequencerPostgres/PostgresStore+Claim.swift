@@ -23,7 +23,7 @@ extension PostgresStore {
             )
             UPDATE \(unescaped: tables.enrollments) AS e
             SET fence = e.fence + 1, lease_owner = \(request.owner),
-                lease_expires_at = now() + \(request.leaseDuration.seconds) * interval '1 second'
+                lease_expires_at = now() + \(request.leaseDuration.timeInterval) * interval '1 second'
             FROM due
             WHERE e.id = due.id
             RETURNING \(unescaped: PostgresRows.enrollmentColumns("e"))

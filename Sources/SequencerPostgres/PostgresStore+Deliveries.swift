@@ -39,7 +39,7 @@ extension PostgresStore: DeliveryLedger {
                     SET status = 'pending', attempts = d.attempts + 1, updated_at = EXCLUDED.updated_at, last_error = NULL
                     WHERE d.status = 'failed'
                        OR (d.status = 'pending'
-                           AND d.updated_at <= EXCLUDED.updated_at - \(staleAfter.seconds) * interval '1 second')
+                           AND d.updated_at <= EXCLUDED.updated_at - \(staleAfter.timeInterval) * interval '1 second')
                 RETURNING enrollment_id, step_id, visit
             )
             SELECT k.enrollment_id, k.step_id, k.visit, (w.visit IS NOT NULL), d.status, d.provider_message_id,

@@ -159,8 +159,8 @@ extension Sequencer {
             throw SequencerError(.storeFailure, "enrolling on a PostgresConnection needs a PostgresStore, not \(type(of: store))",
                                  sequence: sequence)
         }
-        let definition = try await definition(sequence, version: version)
-        let enrollments = try requests.map { try $0.enrollment(in: definition, now: now) }
+        // No `sequencer_enrollments_created_total` here: the host's transaction may still roll back.
+        let enrollments = try await newEnrollments(requests, in: sequence, version: version, now: now)
         return try await postgres.enroll(enrollments, on: connection).map(\.enrollment.id)
     }
 

@@ -279,11 +279,3 @@ public final class PostgresStore: SequenceStore {
         return SequencerError(.storeFailure, "\(operation) failed: \(reason)", underlying: error)
     }
 }
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}

@@ -63,11 +63,7 @@ func tickUntilDone(_ options: Options, client: PostgresClient, logger: Logger) a
     var now = options.start
     while clock.now < deadline {
         let report = try await sequencer.tick(now: now)
-        total.claimed += report.claimed
-        total.steps += report.steps
-        total.completed += report.completed
-        total.fencedOut += report.fencedOut
-        total.batches += report.batches
+        total.add(report)
         if report.claimed == 0 {
             let active = try await client.query(
                 "SELECT count(*) FROM \(unescaped: "\"\(options.schema)\"").enrollments WHERE status = 'active'",

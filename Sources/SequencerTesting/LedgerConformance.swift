@@ -27,14 +27,15 @@ public enum LedgerConformance {
         Check(name: "a late failure never overwrites a recorded send", body: lateFailure),
     ]
 
-    static let t0 = Date(timeIntervalSince1970: 1_900_000_000)
+    static let t0 = StoreConformance.t0
     static func keys(_ n: Int, visit: Int = 1) -> [DeliveryKey] {
         let id = UUID.version7()
         return (0..<n).map { DeliveryKey(enrollmentID: id, step: "step-\($0)", visit: visit) }
     }
 
-    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, line: Int = #line) throws {
-        if !condition { throw ConformanceFailure(message: message(), line: line) }
+    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, file: String = #fileID,
+                       line: Int = #line) throws {
+        try StoreConformance.expect(condition, message(), file: file, line: line)
     }
 
     static func reserveOnce(_ ledger: any DeliveryLedger) async throws {

@@ -60,8 +60,9 @@ public enum StoreConformance {
         try await store.claimDue(ClaimRequest(now: now, limit: limit, owner: owner, leaseDuration: .seconds(60)))
     }
 
-    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, line: Int = #line) throws {
-        if !condition { throw ConformanceFailure(message: message(), line: line) }
+    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, file: String = #fileID,
+                       line: Int = #line) throws {
+        if !condition { throw ConformanceFailure(message: message(), file: file, line: line) }
     }
 
     // MARK: Checks
@@ -256,9 +257,11 @@ public enum StoreConformance {
     }
 }
 
-/// A failed ``StoreConformance`` check.
+/// A failed ``StoreConformance`` or ``LedgerConformance`` check.
 public struct ConformanceFailure: Error, CustomStringConvertible {
     public let message: String
+    /// The check's source file (`#fileID`), e.g. `SequencerTesting/LedgerConformance.swift`.
+    public let file: String
     public let line: Int
-    public var description: String { "store conformance failed (StoreConformance.swift:\(line)): \(message)" }
+    public var description: String { "conformance check failed (\(file):\(line)): \(message)" }
 }

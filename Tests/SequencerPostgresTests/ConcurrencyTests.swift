@@ -165,13 +165,3 @@ struct TestTimeout: Error, CustomStringConvertible {
     let what: String
     var description: String { "timed out \(what)" }
 }
-
-extension TickReport {
-    mutating func add(_ other: TickReport) {
-        claimed += other.claimed
-        steps += other.steps
-        completed += other.completed
-        fencedOut += other.fencedOut
-        batches += other.batches
-    }
-}

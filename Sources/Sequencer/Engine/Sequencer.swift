@@ -160,12 +160,18 @@ public final class Sequencer: Sendable {
     public func enroll(
         _ requests: [EnrollmentRequest], in sequence: String, version: Int? = nil, now: Date = Date()
     ) async throws -> [UUID] {
-        let definition = try await definition(sequence, version: version)
-        // Every request is checked before the first is stored; the store batches the writes.
-        let enrollments = try requests.map { try $0.enrollment(in: definition, now: now) }
-        let results = try await store.enroll(enrollments)
+        let results = try await store.enroll(newEnrollments(requests, in: sequence, version: version, now: now))
         Counter(label: "sequencer_enrollments_created_total").increment(by: results.filter(\.created).count)
         return results.map(\.enrollment.id)
+    }
+
+    /// The enrollments an enroll call asks for, from the sequence's definition; every request is
+    /// checked (``EnrollmentRequest``'s rules) before the caller stores any.
+    package func newEnrollments(
+        _ requests: [EnrollmentRequest], in sequence: String, version: Int?, now: Date
+    ) async throws -> [NewEnrollment] {
+        let definition = try await definition(sequence, version: version)
+        return try requests.map { try $0.enrollment(in: definition, now: now) }
     }
 
     /// Merges members into an enrollment's context. An active enrollment becomes due at once,

@@ -37,7 +37,8 @@ public struct TickReport: Sendable, Hashable, CustomStringConvertible {
             + "budgetExhausted=\(budgetExhausted) fencedOut=\(fencedOut) batches=\(batches) elapsed=\(elapsed)"
     }
 
-    mutating func add(_ other: TickReport) {
+    /// Adds another report's counts to this one (`elapsed` is left alone), to total many ticks.
+    public mutating func add(_ other: TickReport) {
         claimed += other.claimed
         steps += other.steps
         advanced += other.advanced

@@ -128,8 +128,8 @@ extension JSONValue: Codable {
         case .null: try container.encodeNil()
         case .bool(let b): try container.encode(b)
         case .number(let n):
-            if n.rounded() == n, abs(n) < 9.007_199_254_740_992e15 {
-                try container.encode(Int64(n))
+            if let integer = n.exactJSONInteger {
+                try container.encode(integer)
             } else {
                 try container.encode(n)
             }
@@ -192,4 +192,13 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 
 extension JSONValue: CustomStringConvertible {
     public var description: String { jsonString() }
+}
+
+extension Double {
+    /// This number as an integer when it is one that a `Double` holds exactly (|n| < 2^53), so
+    /// JSON writes `3`, not `3.0`; `nil` otherwise. Every JSON writer of the package uses it, so
+    /// they cannot drift apart.
+    package var exactJSONInteger: Int64? {
+        rounded() == self && abs(self) < 9.007_199_254_740_992e15 ? Int64(self) : nil
+    }
 }
