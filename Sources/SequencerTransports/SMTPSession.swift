@@ -15,6 +15,8 @@ struct SMTPSession {
 
     let channel: any Channel
     let configuration: Configuration
+    /// The transport's TLS context (built once per transport), or why it could not be built.
+    let tlsContext: Result<NIOSSLContext, any Error>?
     let logger: Logger
     private var replies: NIOAsyncChannelInboundStream<SMTPReply>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
@@ -23,11 +25,10 @@ struct SMTPSession {
     private(set) var isTLS: Bool
 
     /// Connects and sets up the pipeline: TLS first for implicit TLS, then the reply decoder.
-    static func connect(_ configuration: Configuration, group: any EventLoopGroup) async throws
-        -> NIOAsyncChannel<SMTPReply, ByteBuffer>
-    {
-        let tlsContext = configuration.security == .implicitTLS
-            ? try NIOSSLContext(configuration: configuration.tlsConfiguration) : nil
+    static func connect(
+        _ configuration: Configuration, tlsContext: Result<NIOSSLContext, any Error>?, group: any EventLoopGroup
+    ) async throws -> NIOAsyncChannel<SMTPReply, ByteBuffer> {
+        let tlsContext = configuration.security == .implicitTLS ? try Self.context(tlsContext) : nil
         let serverName = serverName(configuration.host)
         return try await ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(configuration.timeouts.connect))
@@ -50,9 +51,17 @@ struct SMTPSession {
         host.contains(":") || host.split(separator: ".").allSatisfy({ Int($0) != nil }) ? nil : host
     }
 
+    /// The TLS context to use; throws what building it threw.
+    private static func context(_ tlsContext: Result<NIOSSLContext, any Error>?) throws -> NIOSSLContext {
+        guard let tlsContext else { preconditionFailure("a TLS context is built for every security but plain") }
+        return try tlsContext.get()
+    }
+
     init(channel: any Channel, inbound: NIOAsyncChannelInboundStream<SMTPReply>,
-         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, configuration: Configuration, logger: Logger) {
+         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, configuration: Configuration,
+         tlsContext: Result<NIOSSLContext, any Error>?, logger: Logger) {
         self.channel = channel
+        self.tlsContext = tlsContext
         self.replies = inbound.makeAsyncIterator()
         self.outbound = outbound
         self.configuration = configuration
@@ -102,7 +111,7 @@ struct SMTPSession {
 
     /// Puts a TLS handler in front of the pipeline; the handshake runs with the next command.
     private mutating func startTLS() async throws {
-        let context = try NIOSSLContext(configuration: configuration.tlsConfiguration)
+        let context = try Self.context(tlsContext)
         let serverName = Self.serverName(configuration.host)
         let channel = self.channel
         try await channel.eventLoop.submit {

@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
+import NIOSSL
 public import Sequencer
 
 /// Sends email over SMTP, on SwiftNIO and NIOSSL: plain, STARTTLS or implicit TLS; `AUTH PLAIN`
@@ -35,6 +36,8 @@ public import Sequencer
 public struct SMTPTransport: EmailTransport {
     /// Where and how to connect.
     public let configuration: Configuration
+    /// Built once (it loads the trust roots), shared by every connection; `nil` for `.plain`.
+    private let tlsContext: Result<NIOSSLContext, any Error>?
     private let group: any EventLoopGroup
     private let logger: Logger
 
@@ -49,6 +52,8 @@ public struct SMTPTransport: EmailTransport {
         logger: Logger = Logger(label: "sequencer.smtp")
     ) {
         self.configuration = configuration
+        self.tlsContext = configuration.security == .plain
+            ? nil : Result { try NIOSSLContext(configuration: configuration.tlsConfiguration) }
         self.group = eventLoopGroup
         self.logger = logger
     }
@@ -91,12 +96,13 @@ public struct SMTPTransport: EmailTransport {
 
     /// Opens a connection, runs `start()`, the body and `QUIT`, and closes it.
     private func withSession(_ body: (inout SMTPSession) async throws -> Void) async throws {
-        let channel = try await SMTPSession.connect(configuration, group: group)
+        let channel = try await SMTPSession.connect(configuration, tlsContext: tlsContext, group: group)
         let configuration = self.configuration
+        let tlsContext = self.tlsContext
         let logger = self.logger
         try await channel.executeThenClose { inbound, outbound in
             var session = SMTPSession(channel: channel.channel, inbound: inbound, outbound: outbound,
-                                      configuration: configuration, logger: logger)
+                                      configuration: configuration, tlsContext: tlsContext, logger: logger)
             try await session.start()
             logger.debug("smtp session started", metadata: [
                 "sequencer.smtp.host": "\(configuration.host)", "sequencer.smtp.tls": "\(session.isTLS)",
