@@ -6,9 +6,8 @@
 #   scripts/bench.sh drain --n 100000 --tickers 4
 #   scripts/bench.sh drain --processes 2
 #
-# Against the server DATABASE_URL names when it is set; otherwise inside
-# scripts/with-postgres.sh, which starts a throwaway cluster and removes it
-# afterwards. Each scenario prints one JSON line on stdout; build output and
+# Against the server DATABASE_URL names when it is set; otherwise the executable
+# starts a throwaway cluster itself (SequencerPostgresTesting) and removes it at exit. Each scenario prints one JSON line on stdout; build output and
 # progress go to stderr, so `scripts/bench.sh > results.jsonl` keeps only the
 # figures. See "Performance" in README.md.
 set -euo pipefail
@@ -21,8 +20,4 @@ bench="$(swift build -c release --show-bin-path)/sequencer-bench"
 
 if [ $# -eq 0 ]; then set -- all; fi
 
-if [ -n "${DATABASE_URL:-}" ]; then
-    exec "$bench" "$@"
-else
-    exec "$here/with-postgres.sh" "$bench" "$@"
-fi
+exec "$bench" "$@"

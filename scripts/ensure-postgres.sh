@@ -14,7 +14,7 @@ find_bin() {
         dir=$(dirname "$(readlink -f "$initdb")")
         if [ -x "$dir/pg_ctl" ]; then echo "$dir"; return 0; fi
     fi
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5nr); do
         if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then echo "$dir"; return 0; fi
     done
     return 1

@@ -6,6 +6,7 @@
 set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
+SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     echo "ensure-python-deps: $PYTHON not found; install Python 3.9 or later" >&2
     exit 1
@@ -16,18 +17,21 @@ if ! "$PYTHON" -c "import aiosmtpd" >/dev/null 2>&1; then
     # A plain install first; then a user install; then past PEP 668 on distribution Pythons.
     "$PYTHON" -m pip install --quiet --disable-pip-version-check aiosmtpd \
         || "$PYTHON" -m pip install --quiet --disable-pip-version-check --user aiosmtpd \
-        || "$PYTHON" -m pip install --quiet --disable-pip-version-check --user --break-system-packages aiosmtpd
+        || "$PYTHON" -m pip install --quiet --disable-pip-version-check --user --break-system-packages aiosmtpd \
+        || { command -v apt-get >/dev/null 2>&1 && echo "== pip failed; apt-get install python3-aiosmtpd" \
+             && $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-aiosmtpd >/dev/null; }
 fi
 "$PYTHON" -c "import aiosmtpd; print('== aiosmtpd', aiosmtpd.__version__)"
 
 if ! command -v openssl >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1; then
         echo "== apt-get install openssl"
-        SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo "sudo")
-        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq openssl >/dev/null
+        $SUDO apt-get update -qq
+        $SUDO apt-get install -y -qq openssl >/dev/null
     else
         echo "ensure-python-deps: the openssl command is missing; install it" >&2
         exit 1
     fi
 fi
-echo "== $(openssl version)"
+version=$(openssl version)
+echo "== $version"

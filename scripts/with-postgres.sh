@@ -6,8 +6,11 @@
 # command, then stops the cluster and deletes its directory, whether the command
 # succeeds, fails or is interrupted. Exits with the command's status.
 #
-#   scripts/with-postgres.sh swift test
-#   scripts/with-postgres.sh scripts/bench.sh   # (or: swift run -c release sequencer-bench all)
+#   scripts/with-postgres.sh sh -c 'psql "$DATABASE_URL"'
+#   scripts/with-postgres.sh ./my-host-tests.sh
+#
+# (`swift test` and `sequencer-bench` start a throwaway cluster themselves when DATABASE_URL
+# is unset, through SequencerPostgresTesting; they do not need this script.)
 #
 # As root the server runs as the `postgres` user (initdb refuses root). If the
 # script itself is killed with SIGKILL, clean up by hand:
@@ -22,7 +25,8 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$("$here/ensure-postgres.sh")
 
-as_postgres=()
+# `env` when not root: an empty array under `set -u` is an error on bash before 4.4 (macOS).
+as_postgres=(env)
 if [ "$(id -u)" = 0 ]; then as_postgres=(runuser -u postgres --); fi
 
 dir=$("${as_postgres[@]}" mktemp -d /tmp/sequencer-pg.XXXXXX)

@@ -6,7 +6,7 @@ import Testing
 /// Prints how fast one sequencer drains a batch of work. Measures, never asserts a time:
 /// run it alone in release for a meaningful figure:
 ///
-///     scripts/with-postgres.sh swift test -c release -Xswiftc -enable-testing --filter ThroughputTests
+///     swift test -c release -Xswiftc -enable-testing --filter ThroughputTests
 @Suite("PostgresStore throughput")
 struct ThroughputTests {
     @Test func drainTenThousandThreeStepEnrollments() async throws {
