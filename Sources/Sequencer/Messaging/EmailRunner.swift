@@ -96,15 +96,25 @@ public struct EmailRunner: TaskRunner {
 
     /// The message for one input's rendered config.
     func message(for input: RunnerInput) throws(SequencerError) -> EmailMessage {
-        try MessageConfig.message(for: input) { config, site in
-            try parse(config, site: site, date: input.now, key: input.visitKey)
-        }
+        let parsed = try MessageConfig.message(for: input) { config, site in try parse(config, site: site) }
+        return EmailMessage(
+            from: parsed.from, to: parsed.to, cc: parsed.cc, bcc: parsed.bcc, replyTo: parsed.replyTo,
+            subject: parsed.subject, text: parsed.text, html: parsed.html, headers: parsed.headers,
+            date: input.now, idempotencyKey: input.visitKey)
+    }
+
+    /// A config's fields, read and checked. (Not an `EmailMessage` built in `parse` itself: Swift
+    /// 6.3.1's optimizer crashes on that function in release builds, in SILCombine.)
+    private struct Parsed {
+        var from: EmailAddress
+        var to, cc, bcc, replyTo: [EmailAddress]
+        var subject: String
+        var text, html: String?
+        var headers: [String: String]
     }
 
     /// Reads a config; `nil` at register, where templated values are left for run time.
-    private func parse(_ config: JSONValue, site: WaitConfig.Site, date: Date = Date(), key: String = "") throws
-        -> EmailMessage?
-    {
+    private func parse(_ config: JSONValue, site: WaitConfig.Site) throws -> Parsed? {
         try MessageConfig.checkKeys(config, known: Self.keys, runner: "Email", site: site)
         var from = defaultFrom
         if let value = config["from"], !value.isNull {
@@ -117,7 +127,7 @@ public struct EmailRunner: TaskRunner {
             throw site.invalid("missing required key 'from' (the sender's address), and the runner has no defaultFrom",
                                field: "config.from")
         }
-        guard let toValue = config["to"], !toValue.isNull else {
+        guard !(config["to"] ?? .null).isNull else {
             throw site.invalid("missing required key 'to' (a list of email addresses)", field: "config.to")
         }
         if config["to"]?.arrayValue?.isEmpty == true {
@@ -140,7 +150,7 @@ public struct EmailRunner: TaskRunner {
         }
         guard let from, let subject else { return nil }
         let oneLineSubject = subject.split(whereSeparator: \.isNewline).joined(separator: " ")
-        return EmailMessage(from: from, to: to, cc: cc, bcc: bcc, replyTo: replyTo, subject: oneLineSubject, text: text,
-                            html: html, headers: headers, date: date, idempotencyKey: key)
+        return Parsed(from: from, to: to, cc: cc, bcc: bcc, replyTo: replyTo, subject: oneLineSubject, text: text,
+                      html: html, headers: headers)
     }
 }
