@@ -22,7 +22,7 @@ struct DeliveryDispatch: Sendable {
         var candidates: [(input: RunnerInput, key: DeliveryKey, message: Message)] = []
         for input in batch {
             do throws(SequencerError) {
-                candidates.append((input, DeliveryKey(input), try build(input)))
+                candidates.append((input, input.visitKey, try build(input)))
             } catch {
                 results[input.id] = input.result(.fail(error.description))
             }
@@ -45,8 +45,8 @@ struct DeliveryDispatch: Sendable {
                 let stale = since.addingTimeInterval(staleAfter.timeInterval)
                 results[input.id] = input.result(
                     .noop(until: stale),
-                    message: "a send of this visit started at \(WaitConfig.format(since)) has not reported back; "
-                        + "looking again at \(WaitConfig.format(stale))")
+                    message: "a send of this visit started at \(ConfigReader.format(since)) has not reported back; "
+                        + "looking again at \(ConfigReader.format(stale))")
             case nil:
                 results[input.id] = input.result(.retry("the delivery ledger returned no reservation for \(candidate.key)"))
             }

@@ -77,34 +77,11 @@ public protocol DeliveryLedger: Sendable {
     func markFailed(_ failed: [DeliveryKey: String], now: Date) async throws
 }
 
-/// Names one visit of one step of one enrollment: the unit of "at most one send".
+/// The ledger's key: one visit of one step of one enrollment, the unit of "at most one send".
 ///
-/// Its ``description`` is ``RunnerInput/visitKey``, `"<enrollment>/<step>/<visit>"`, the
-/// idempotency key HTTP transports send.
-public struct DeliveryKey: Sendable, Hashable, CustomStringConvertible {
-    /// The enrollment.
-    public var enrollmentID: UUID
-    /// The step id.
-    public var step: String
-    /// The visit number (``Enrollment/visit``), which grows on every step entry, so a step visited
-    /// again through a GoTo loop sends again.
-    public var visit: Int
-
-    /// Creates a key.
-    public init(enrollmentID: UUID, step: String, visit: Int) {
-        self.enrollmentID = enrollmentID
-        self.step = step
-        self.visit = visit
-    }
-
-    /// The key of an input's visit.
-    public init(_ input: RunnerInput) {
-        self.init(enrollmentID: input.id, step: input.step.id, visit: input.visit)
-    }
-
-    /// `"<enrollment>/<step>/<visit>"`, equal to ``RunnerInput/visitKey``.
-    public var description: String { "\(enrollmentID.uuidString.lowercased())/\(step)/\(visit)" }
-}
+/// A ``VisitKey``: the ledger keys sends by the engine's own name for a visit, and its
+/// description (`"<enrollment>/<step>/<visit>"`) is the idempotency key HTTP transports send.
+public typealias DeliveryKey = VisitKey
 
 /// What ``DeliveryLedger/reserve(_:channel:now:staleAfter:)`` decided for one key.
 public enum DeliveryReservation: Sendable, Hashable {

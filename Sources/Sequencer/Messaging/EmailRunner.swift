@@ -56,7 +56,7 @@ public struct EmailRunner: TaskRunner {
     private let logger: Logger
 
     /// The config keys this runner reads.
-    static let keys = ["from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers"]
+    public var configKeys: [String]? { ["from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers"] }
 
     /// Creates the runner.
     ///
@@ -91,7 +91,7 @@ public struct EmailRunner: TaskRunner {
 
     /// Checks keys, types and every literal address and header; templated values are checked when rendered.
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {
-        _ = try parse(step.config, site: WaitConfig.Site(step, in: definition))
+        _ = try parse(step.config, site: ConfigReader.Site(step, in: definition))
     }
 
     /// The message for one input's rendered config.
@@ -100,7 +100,7 @@ public struct EmailRunner: TaskRunner {
         return EmailMessage(
             from: parsed.from, to: parsed.to, cc: parsed.cc, bcc: parsed.bcc, replyTo: parsed.replyTo,
             subject: parsed.subject, text: parsed.text, html: parsed.html, headers: parsed.headers,
-            date: input.now, idempotencyKey: input.visitKey)
+            date: input.now, idempotencyKey: input.visitKey.description)
     }
 
     /// A config's fields, read and checked. (Not an `EmailMessage` built in `parse` itself: Swift
@@ -114,8 +114,8 @@ public struct EmailRunner: TaskRunner {
     }
 
     /// Reads a config; `nil` at register, where templated values are left for run time.
-    private func parse(_ config: JSONValue, site: WaitConfig.Site) throws -> Parsed? {
-        try MessageConfig.checkKeys(config, known: Self.keys, runner: "Email", site: site)
+    private func parse(_ config: JSONValue, site: ConfigReader.Site) throws -> Parsed? {
+        guard config.objectValue != nil else { throw site.invalid("config must be an object", field: "config") }
         var from = defaultFrom
         if let value = config["from"], !value.isNull {
             // A `from` that renders empty falls back to the runner's defaultFrom.

@@ -6,7 +6,7 @@ import Foundation
 /// and every literal is checked, and the rendered config at run time, where everything is
 /// checked and an empty rendered address is dropped from a list.
 enum MessageConfig {
-    typealias Site = WaitConfig.Site
+    typealias Site = ConfigReader.Site
 
     /// Builds one input's message with a runner's config parser (which returns `nil` only where a
     /// value is left to run time, never after rendering), so every failure is a `SequencerError`
@@ -27,17 +27,6 @@ enum MessageConfig {
         }
     }
 
-    /// Rejects keys the runner does not know, so a typo (`"subjet"`) is caught at register.
-    static func checkKeys(_ config: JSONValue, known: [String], runner: String, site: Site) throws {
-        guard let object = config.objectValue else {
-            throw site.invalid("config must be an object", field: "config")
-        }
-        for key in object.keys.sorted() where !known.contains(key) {
-            throw site.invalid("unknown key '\(key)' for \(runner) (known: \(known.joined(separator: ", ")))",
-                               field: "config.\(key)")
-        }
-    }
-
     /// A string value; `nil` when the key is absent and not `required`.
     static func string(_ config: JSONValue, _ key: String, required: Bool, what: String, site: Site) throws -> String? {
         switch config[key] {
@@ -48,7 +37,7 @@ enum MessageConfig {
         case .string(let text)?:
             return text
         case let value?:
-            throw site.invalid("\(key) must be a string (\(what)); got \(WaitConfig.describe(value))",
+            throw site.invalid("\(key) must be a string (\(what)); got \(ConfigReader.describe(value))",
                                field: "config.\(key)")
         }
     }
@@ -56,7 +45,7 @@ enum MessageConfig {
     /// One email address. `nil` at register for a template, and at run time for an empty rendering.
     static func address(_ value: JSONValue, field: String, site: Site) throws -> EmailAddress? {
         guard let text = value.stringValue else {
-            throw site.invalid("expected a string holding an email address; got \(WaitConfig.describe(value))",
+            throw site.invalid("expected a string holding an email address; got \(ConfigReader.describe(value))",
                                field: field)
         }
         if site.isDeferred(value) { return nil }
@@ -84,7 +73,7 @@ enum MessageConfig {
         case let value?:
             guard value.stringValue != nil else {
                 throw site.invalid("\(key) must be a list of email addresses (or one as a string); "
-                                   + "got \(WaitConfig.describe(value))", field: "config.\(key)")
+                                   + "got \(ConfigReader.describe(value))", field: "config.\(key)")
             }
             return try address(value, field: "config.\(key)", site: site).map { [$0] } ?? []
         }
@@ -112,7 +101,7 @@ enum MessageConfig {
     static func headers(_ config: JSONValue, site: Site) throws -> [String: String] {
         guard let value = config["headers"], !value.isNull else { return [:] }
         guard let object = value.objectValue else {
-            throw site.invalid("headers must be an object of header names to strings; got \(WaitConfig.describe(value))",
+            throw site.invalid("headers must be an object of header names to strings; got \(ConfigReader.describe(value))",
                                field: "config.headers")
         }
         var headers: [String: String] = [:]
@@ -125,7 +114,7 @@ enum MessageConfig {
                 throw site.invalid("the \(name) header is set from the config's own keys", field: field)
             }
             guard let text = value.stringValue else {
-                throw site.invalid("a header value must be a string; got \(WaitConfig.describe(value))", field: field)
+                throw site.invalid("a header value must be a string; got \(ConfigReader.describe(value))", field: field)
             }
             if site.isDeferred(value) { continue }
             guard !text.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) else {

@@ -33,7 +33,7 @@ public struct SMSRunner: TaskRunner {
     private let logger: Logger
 
     /// The config keys this runner reads.
-    static let keys = ["from", "to", "message"]
+    public var configKeys: [String]? { ["from", "to", "message"] }
 
     /// Creates the runner.
     ///
@@ -67,17 +67,17 @@ public struct SMSRunner: TaskRunner {
 
     /// Checks keys, types and literal numbers; templated values are checked when rendered.
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {
-        _ = try parse(step.config, site: WaitConfig.Site(step, in: definition))
+        _ = try parse(step.config, site: ConfigReader.Site(step, in: definition))
     }
 
     /// The message for one input's rendered config.
     func message(for input: RunnerInput) throws(SequencerError) -> SMSMessage {
-        try MessageConfig.message(for: input) { config, site in try parse(config, site: site, key: input.visitKey) }
+        try MessageConfig.message(for: input) { config, site in try parse(config, site: site, key: input.visitKey.description) }
     }
 
     /// Reads a config; `nil` at register, where templated values are left for run time.
-    private func parse(_ config: JSONValue, site: WaitConfig.Site, key: String = "") throws -> SMSMessage? {
-        try MessageConfig.checkKeys(config, known: Self.keys, runner: "SMS", site: site)
+    private func parse(_ config: JSONValue, site: ConfigReader.Site, key: String = "") throws -> SMSMessage? {
+        guard config.objectValue != nil else { throw site.invalid("config must be an object", field: "config") }
         var from: String?
         if let text = try MessageConfig.string(config, "from", required: false, what: "the sender", site: site) {
             from = try MessageConfig.phoneNumber(text, field: "config.from", allowSenderID: true, site: site)

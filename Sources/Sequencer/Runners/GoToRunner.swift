@@ -14,6 +14,9 @@ public struct GoToRunner: TaskRunner {
 
     public var rendersTemplates: Bool { false }
 
+    /// The config keys it reads: `target`.
+    public var configKeys: [String]? { ["target"] }
+
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
         batch.map { input in
             guard let target = input.config["target"]?.stringValue else {

@@ -48,6 +48,9 @@ public struct WaitForDateComparisonRunner: TaskRunner {
     /// Creates the runner; it has no settings.
     public init() {}
 
+    /// The config keys it reads: `attribute`, `values`, `value`.
+    public var configKeys: [String]? { ["attribute", "values", "value"] }
+
     /// What part of the local date or time is compared: the values of `config.attribute`.
     ///
     /// See ``WaitForDateComparisonRunner`` for the numbering, which follows JavaScript's `Date`.
@@ -169,7 +172,7 @@ public struct WaitForDateComparisonRunner: TaskRunner {
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
         batch.map { input in
             do {
-                guard let config = try Self.parse(input.config, site: WaitConfig.Site(input)) else {
+                guard let config = try Self.parse(input.config, site: ConfigReader.Site(input)) else {
                     return input.result(.fail("WaitForDateComparison step '\(input.step.id)' has an unrendered config"))
                 }
                 let attribute = config.attribute.rawValue
@@ -179,7 +182,7 @@ public struct WaitForDateComparisonRunner: TaskRunner {
                     return input.result(.next, message: "\(attribute) is \(current), one of [\(wanted)]")
                 case .wait(let wake, let current):
                     return input.result(.noop(until: wake), message: "\(attribute) is \(current), not one of "
-                                        + "[\(wanted)]; waiting until \(WaitConfig.format(wake))")
+                                        + "[\(wanted)]; waiting until \(ConfigReader.format(wake))")
                 case .never(let current):
                     return input.result(.fail("\(attribute) is \(current) in \(input.timeZone.identifier) and none "
                                               + "of [\(wanted)] is still to come"))
@@ -191,7 +194,7 @@ public struct WaitForDateComparisonRunner: TaskRunner {
     }
 
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {
-        _ = try Self.parse(step.config, site: WaitConfig.Site(step, in: definition))
+        _ = try Self.parse(step.config, site: ConfigReader.Site(step, in: definition))
     }
 
     /// Compares `now`, read in `timeZone`, with `config`.
@@ -240,7 +243,7 @@ public struct WaitForDateComparisonRunner: TaskRunner {
     }
 
     /// Reads and checks a config; `nil` when a templated value leaves it to be checked at run time.
-    static func parse(_ config: JSONValue, site: WaitConfig.Site) throws -> Config? {
+    static func parse(_ config: JSONValue, site: ConfigReader.Site) throws -> Config? {
         guard config.objectValue != nil else {
             throw site.invalid("config must be an object like {\"attribute\": \"day\", \"values\": [1, 2, 3, 4, 5]}",
                                field: "config")
@@ -254,7 +257,7 @@ public struct WaitForDateComparisonRunner: TaskRunner {
             break
         case let value?:
             guard let text = value.stringValue, let parsed = Attribute(rawValue: text.lowercased()) else {
-                throw site.invalid("unknown attribute \(WaitConfig.describe(value)); valid attributes: "
+                throw site.invalid("unknown attribute \(ConfigReader.describe(value)); valid attributes: "
                                    + "\(Attribute.validList)", field: "config.attribute")
             }
             attribute = parsed
@@ -269,7 +272,7 @@ public struct WaitForDateComparisonRunner: TaskRunner {
             throw site.invalid("give either 'values' or 'value', not both", field: "config.value")
         case (let list?, nil):
             guard let array = list.arrayValue else {
-                throw site.invalid("values must be an array of integers; got \(WaitConfig.describe(list))",
+                throw site.invalid("values must be an array of integers; got \(ConfigReader.describe(list))",
                                    field: "config.values")
             }
             guard !array.isEmpty else {
@@ -287,8 +290,8 @@ public struct WaitForDateComparisonRunner: TaskRunner {
                 complete = false
                 continue
             }
-            guard let number = WaitConfig.number(value), number.rounded() == number, abs(number) <= 1e9 else {
-                throw site.invalid("\(WaitConfig.describe(value)) is not an integer", field: field)
+            guard let number = ConfigReader.number(value), number.rounded() == number, abs(number) <= 1e9 else {
+                throw site.invalid("\(ConfigReader.describe(value)) is not an integer", field: field)
             }
             let integer = Int(number)
             if let attribute, !attribute.validValues.contains(integer) {

@@ -35,6 +35,9 @@ public struct WaitForDateRunner: TaskRunner {
     /// Creates the runner; it has no settings.
     public init() {}
 
+    /// The config keys it reads: `date`.
+    public var configKeys: [String]? { ["date"] }
+
     /// A parsed `config.date`.
     enum Target: Sendable, Hashable {
         /// A string with an offset: one instant everywhere.
@@ -54,7 +57,7 @@ public struct WaitForDateRunner: TaskRunner {
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
         batch.map { input in
             do {
-                guard let target = try Self.parse(input.config, site: WaitConfig.Site(input)) else {
+                guard let target = try Self.parse(input.config, site: ConfigReader.Site(input)) else {
                     return input.result(.fail("WaitForDate step '\(input.step.id)' has an unrendered config"))
                 }
                 let wake = target.resolved(in: input.timeZone)
@@ -66,13 +69,13 @@ public struct WaitForDateRunner: TaskRunner {
     }
 
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {
-        _ = try Self.parse(step.config, site: WaitConfig.Site(step, in: definition))
+        _ = try Self.parse(step.config, site: ConfigReader.Site(step, in: definition))
     }
 
     static let formats = "2026-12-01T09:00:00Z, 2026-12-01T09:00:00+01:00, 2026-12-01T09:00 or 2026-12-01"
 
     /// Reads and checks a config; `nil` when the date is a template left to run time.
-    static func parse(_ config: JSONValue, site: WaitConfig.Site) throws -> Target? {
+    static func parse(_ config: JSONValue, site: ConfigReader.Site) throws -> Target? {
         guard config.objectValue != nil else {
             throw site.invalid("config must be an object like {\"date\": \"2026-12-01T09:00:00Z\"}", field: "config")
         }
@@ -82,7 +85,7 @@ public struct WaitForDateRunner: TaskRunner {
         }
         if site.isDeferred(value) { return nil }
         guard let text = value.stringValue, let target = parseDate(text) else {
-            throw site.invalid("\(WaitConfig.describe(value)) is not a date; expected ISO 8601 such as \(formats)",
+            throw site.invalid("\(ConfigReader.describe(value)) is not a date; expected ISO 8601 such as \(formats)",
                                field: "config.date")
         }
         return target

@@ -38,6 +38,9 @@ public struct WaitForDurationRunner: TaskRunner {
     /// Creates the runner; it has no settings.
     public init() {}
 
+    /// The config keys it reads: `amount`, `unit`.
+    public var configKeys: [String]? { ["amount", "unit"] }
+
     /// A unit of `config.unit`; the raw value is the JSON spelling (the singular is accepted too).
     enum Unit: String, Sendable, Hashable, CaseIterable {
         /// Calendar years; February 29 + 1 year is February 28.
@@ -103,7 +106,7 @@ public struct WaitForDurationRunner: TaskRunner {
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
         batch.map { input in
             do {
-                guard let config = try Self.parse(input.config, site: WaitConfig.Site(input)) else {
+                guard let config = try Self.parse(input.config, site: ConfigReader.Site(input)) else {
                     return input.result(.fail("WaitForDuration step '\(input.step.id)' has an unrendered config"))
                 }
                 let wake = Self.wakeTime(config, enteredAt: input.stepEnteredAt, timeZone: input.timeZone)
@@ -115,11 +118,11 @@ public struct WaitForDurationRunner: TaskRunner {
     }
 
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {
-        _ = try Self.parse(step.config, site: WaitConfig.Site(step, in: definition))
+        _ = try Self.parse(step.config, site: ConfigReader.Site(step, in: definition))
     }
 
     /// Reads and checks a config; `nil` when a templated value leaves it to be checked at run time.
-    static func parse(_ config: JSONValue, site: WaitConfig.Site) throws -> Config? {
+    static func parse(_ config: JSONValue, site: ConfigReader.Site) throws -> Config? {
         guard config.objectValue != nil else {
             throw site.invalid("config must be an object like {\"amount\": 2, \"unit\": \"days\"}", field: "config")
         }
@@ -130,13 +133,13 @@ public struct WaitForDurationRunner: TaskRunner {
         case let value? where site.isDeferred(value):
             break
         case let value?:
-            guard let number = WaitConfig.number(value) else {
+            guard let number = ConfigReader.number(value) else {
                 throw site.invalid(
-                    "amount must be a number, or a string holding one; got \(WaitConfig.describe(value))",
+                    "amount must be a number, or a string holding one; got \(ConfigReader.describe(value))",
                     field: "config.amount")
             }
             guard number >= 0 else {
-                throw site.invalid("amount must not be negative; got \(WaitConfig.format(number))",
+                throw site.invalid("amount must not be negative; got \(ConfigReader.format(number))",
                                    field: "config.amount")
             }
             amount = number
@@ -150,7 +153,7 @@ public struct WaitForDurationRunner: TaskRunner {
             break
         case let value?:
             guard let text = value.stringValue, let parsed = Unit(parsing: text) else {
-                throw site.invalid("unknown unit \(WaitConfig.describe(value)); valid units: \(Unit.validList) "
+                throw site.invalid("unknown unit \(ConfigReader.describe(value)); valid units: \(Unit.validList) "
                                    + "(or the singular)", field: "config.unit")
             }
             unit = parsed
@@ -158,7 +161,7 @@ public struct WaitForDurationRunner: TaskRunner {
 
         guard let amount, let unit else { return nil }
         if unit.isCalendarUnit && amount.rounded() != amount {
-            throw site.invalid("amount must be a whole number of \(unit.rawValue); got \(WaitConfig.format(amount)) "
+            throw site.invalid("amount must be a whole number of \(unit.rawValue); got \(ConfigReader.format(amount)) "
                                + "(use hours or smaller for fractions)", field: "config.amount")
         }
         guard amount * unit.approximateSeconds <= maximumYears * Unit.years.approximateSeconds else {

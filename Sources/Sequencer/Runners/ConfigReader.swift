@@ -1,7 +1,9 @@
 import Foundation
 
-/// Config reading shared by the wait runners: where an error points, templates, numbers.
-enum WaitConfig {
+/// The toolkit every built-in runner (and the messaging code) reads step configs with: where an
+/// error points (``Site``), templated values left to run time, numbers, and how values are
+/// described and formatted in messages.
+enum ConfigReader {
     /// The step a config belongs to, so every error names the sequence, version, step and field.
     struct Site: Sendable {
         var sequence: String
@@ -66,7 +68,7 @@ enum WaitConfig {
     }
 }
 
-extension WaitConfig {
+extension ConfigReader {
     /// A number as a person would write it: `2`, `1.5`, never `2.0`.
     static func format(_ number: Double) -> String {
         number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
@@ -74,7 +76,7 @@ extension WaitConfig {
 
     /// An instant in ISO 8601 (`2026-03-08T14:00:00Z`), for history messages.
     static func format(_ date: Date) -> String {
-        date.formatted(.iso8601)
+        ISO8601Timestamp.string(from: date, withMilliseconds: false)
     }
 }
 
@@ -83,6 +85,6 @@ extension RunnerInput {
     /// `noop(until:)` that exact time (never a poll), with a history message that says when.
     func waitResult(until wake: Date) -> RunnerResult {
         if now >= wake { return result(.next) }
-        return result(.noop(until: wake), message: "waiting until \(WaitConfig.format(wake))")
+        return result(.noop(until: wake), message: "waiting until \(ConfigReader.format(wake))")
     }
 }

@@ -1,0 +1,56 @@
+public import Foundation
+
+/// One enrollment at one step, as a runner sees it.
+public struct RunnerInput: Sendable {
+    /// The enrollment id.
+    public var id: UUID
+    /// The host's id for the enrolled person or thing.
+    public var subject: String
+    public var sequence: String
+    public var version: Int
+    /// The step being run, with its config as written (unrendered).
+    public var step: Step
+    /// The step's config with templates rendered against ``context`` (the raw config when the
+    /// runner does not render templates).
+    public var config: JSONValue
+    /// The enrollment's context (a JSON object).
+    public var context: JSONValue
+    /// The tick's time. Use this, never `Date()`, so simulated clocks work.
+    public var now: Date
+    /// When the enrollment entered this step; waits count from here.
+    public var stepEnteredAt: Date
+    /// 1 on the first try of this step, 2 after one retry, and so on.
+    public var attempt: Int
+    /// The visit number of this step for this enrollment (see ``Enrollment/visit``).
+    public var visit: Int
+    /// The enrollment's time zone: the context's `timeZone`, else the sequence's, else UTC.
+    public var timeZone: TimeZone
+
+    public init(
+        id: UUID, subject: String, sequence: String, version: Int, step: Step, config: JSONValue, context: JSONValue,
+        now: Date, stepEnteredAt: Date, attempt: Int, visit: Int, timeZone: TimeZone
+    ) {
+        self.id = id
+        self.subject = subject
+        self.sequence = sequence
+        self.version = version
+        self.step = step
+        self.config = config
+        self.context = context
+        self.now = now
+        self.stepEnteredAt = stepEnteredAt
+        self.attempt = attempt
+        self.visit = visit
+        self.timeZone = timeZone
+    }
+
+    /// Names this visit of this step (`"\(input.visitKey)"` is `"<enrollment>/<step>/<visit>"`).
+    /// Side-effecting runners use it as an idempotency key so a re-run of the same visit does not
+    /// act twice.
+    public var visitKey: VisitKey { VisitKey(enrollmentID: id, step: step.id, visit: visit) }
+
+    /// A result for this input.
+    public func result(_ action: RunnerAction, message: String? = nil) -> RunnerResult {
+        RunnerResult(id: id, action: action, message: message)
+    }
+}
