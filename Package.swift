@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "SequencerTransportsTests",
             dependencies: [
-                "Sequencer", "SequencerTransports", "SequencerPostgres", "SequencerPostgresTesting",
+                "Sequencer", "SequencerTesting", "SequencerTransports", "SequencerPostgres", "SequencerPostgresTesting",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -27,7 +27,6 @@ public enum LedgerConformance {
         Check(name: "a late failure never overwrites a recorded send", body: lateFailure),
     ]
 
-    static let t0 = StoreConformance.t0
     static func keys(_ n: Int, visit: Int = 1) -> [DeliveryKey] {
         let id = UUID.version7()
         return (0..<n).map { DeliveryKey(enrollmentID: id, step: "step-\($0)", visit: visit) }

@@ -40,24 +40,22 @@ public enum StoreConformance {
 
     // MARK: Fixtures
 
-    /// A fixed, millisecond-aligned time so stores with microsecond precision compare equal.
-    static let t0 = Date(timeIntervalSince1970: 1_900_000_000)
 
     static let definition = SequenceDefinition(name: "conformance", version: 1, steps: [
         Step(id: "a", runner: "GoTo", config: ["target": "b"]),
         Step(id: "b", runner: "WaitForDuration", config: ["amount": 1, "unit": "days"]),
     ])
 
-    static func newEnrollment(_ subject: String, key: String? = nil, due: Date = t0, context: JSONValue = [:]) -> NewEnrollment {
-        NewEnrollment(Enrollment(
+    static func newEnrollment(_ subject: String, key: String? = nil, due: Date = t0, context: JSONValue = [:]) -> Enrollment {
+        Enrollment(
             sequenceName: definition.name, sequenceVersion: 1, subject: subject, idempotencyKey: key, context: context,
-            stepID: "a", nextRunAt: due, stepEnteredAt: t0, createdAt: t0, updatedAt: t0))
+            stepID: "a", nextRunAt: due, stepEnteredAt: t0, createdAt: t0, updatedAt: t0)
     }
 
     static func claim(_ store: any SequenceStore, now: Date = t0, limit: Int = 100, owner: String = "owner-1") async throws
         -> [ClaimedEnrollment]
     {
-        try await store.claimDue(ClaimRequest(now: now, limit: limit, owner: owner, leaseDuration: .seconds(60)))
+        try await store.claim(ClaimRequest(now: now, limit: limit, owner: owner, leaseDuration: .seconds(60)))
     }
 
     static func expect(_ condition: Bool, _ message: @autoclosure () -> String, file: String = #fileID,
@@ -157,7 +155,7 @@ public enum StoreConformance {
         e.nextRunAt = t1
         e.updatedAt = t0
         let event = HistoryEvent(enrollmentID: e.id, kind: .advanced, fromStep: "a", toStep: "b", message: "hi", visit: 1, at: t0)
-        let result = try await store.commit(CommitBatch(owner: "owner-1", outcomes: [EnrollmentOutcome(enrollment: e, fence: claimed[0].fence)],
+        let result = try await store.commit(CommitRequest(owner: "owner-1", outcomes: [CommitRequest.Outcome(enrollment: e, fence: claimed[0].fence)],
                                                         events: [event]))
         try expect(result.applied == 1 && result.fencedOut.isEmpty, "outcome applied")
         let stored = try await store.enrollment(created[0].enrollment.id)
@@ -176,7 +174,7 @@ public enum StoreConformance {
         e.stepID = nil
         e.nextRunAt = nil
         let event = HistoryEvent(enrollmentID: e.id, kind: .completed, fromStep: "a", toStep: nil, visit: 1, at: t0)
-        let result = try await store.commit(CommitBatch(owner: "owner-1", outcomes: [EnrollmentOutcome(enrollment: e, fence: claimed[0].fence - 1)],
+        let result = try await store.commit(CommitRequest(owner: "owner-1", outcomes: [CommitRequest.Outcome(enrollment: e, fence: claimed[0].fence - 1)],
                                                         events: [event]))
         try expect(result.applied == 0 && result.fencedOut == [e.id], "stale fence is fenced out")
         let stored = try await store.enrollment(e.id)
@@ -191,7 +189,7 @@ public enum StoreConformance {
         _ = try await store.change(claimed[0].enrollment.id, .cancel, now: t0)
         var e = claimed[0].enrollment
         e.stepID = "b"
-        let result = try await store.commit(CommitBatch(owner: "owner-1", outcomes: [EnrollmentOutcome(enrollment: e, fence: claimed[0].fence)],
+        let result = try await store.commit(CommitRequest(owner: "owner-1", outcomes: [CommitRequest.Outcome(enrollment: e, fence: claimed[0].fence)],
                                                         events: []))
         try expect(result.fencedOut == [e.id], "cancel during a lease fences out the commit")
         let stored = try await store.enrollment(e.id)
@@ -239,7 +237,7 @@ public enum StoreConformance {
         var e = claimed[0].enrollment
         e.context = ["overwritten": true]
         e.nextRunAt = later
-        _ = try await store.commit(CommitBatch(owner: "owner-1", outcomes: [EnrollmentOutcome(enrollment: e, fence: claimed[0].fence)], events: []))
+        _ = try await store.commit(CommitRequest(owner: "owner-1", outcomes: [CommitRequest.Outcome(enrollment: e, fence: claimed[0].fence)], events: []))
         try expect(try await store.enrollment(id)?.context == expected, "a commit never writes the context")
     }
 
@@ -251,7 +249,7 @@ public enum StoreConformance {
         try expect(results.count == 1000, "one result per request")
         try expect(results.map(\.created).filter { !$0 }.count == 1 && !results[5].created, "only k-5 existed")
         try expect(results[5].enrollment.subject == "existing", "the existing enrollment is returned")
-        try expect(zip(results, requests).allSatisfy { $0.0.enrollment.idempotencyKey == $0.1.enrollment.idempotencyKey },
+        try expect(zip(results, requests).allSatisfy { $0.0.enrollment.idempotencyKey == $0.1.idempotencyKey },
                    "results are in request order")
         try expect(try await claim(store, limit: 2000).count == 1000, "every enrollment is due")
     }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Sequencer
+import SequencerTesting
 import SequencerPostgres
 import SequencerPostgresTesting
 import Testing
@@ -61,18 +62,18 @@ struct ConcurrencyTests {
             let lease = Duration.seconds(2)
             let clock = ContinuousClock()
             let claimedAt = clock.now  // no later than the database's now() of the claim
-            let dead = try await store.claimDue(ClaimRequest(now: t0, limit: 100, owner: "dies", leaseDuration: lease))
+            let dead = try await store.claim(ClaimRequest(now: t0, limit: 100, owner: "dies", leaseDuration: lease))
             #expect(dead.count == 20)
 
             // Not claimable while the lease lives, whatever `now` the tick passes.
-            let early = try await store.claimDue(ClaimRequest(now: t0.addingTimeInterval(86_400), limit: 100, owner: "b",
+            let early = try await store.claim(ClaimRequest(now: t0.addingTimeInterval(86_400), limit: 100, owner: "b",
                                                               leaseDuration: lease))
             #expect(early.isEmpty)
 
             var taken: [ClaimedEnrollment] = []
             for _ in 0..<100 where taken.isEmpty {  // bounded: at most ~10 s
                 try await Task.sleep(for: .milliseconds(100))
-                taken = try await store.claimDue(ClaimRequest(now: t0, limit: 100, owner: "b", leaseDuration: .seconds(60)))
+                taken = try await store.claim(ClaimRequest(now: t0, limit: 100, owner: "b", leaseDuration: .seconds(60)))
             }
             #expect(clock.now - claimedAt >= .milliseconds(1_950), "claimed again only once the 2 s lease expired")
             #expect(taken.count == 20)
@@ -84,8 +85,8 @@ struct ConcurrencyTests {
             finished.status = .completed
             finished.stepID = nil
             finished.nextRunAt = nil
-            let late = try await store.commit(CommitBatch(
-                owner: "dies", outcomes: [EnrollmentOutcome(enrollment: finished, fence: dead[0].fence)],
+            let late = try await store.commit(CommitRequest(
+                owner: "dies", outcomes: [CommitRequest.Outcome(enrollment: finished, fence: dead[0].fence)],
                 events: [HistoryEvent(enrollmentID: finished.id, kind: .completed, fromStep: "a", toStep: nil, visit: 1, at: t0)]))
             #expect(late.applied == 0 && late.fencedOut == [finished.id])
             #expect(try await store.enrollment(finished.id)?.status == .active)
@@ -93,8 +94,8 @@ struct ConcurrencyTests {
 
             // The new holder's commit applies.
             let current = taken.first { $0.enrollment.id == finished.id }!
-            let applied = try await store.commit(CommitBatch(
-                owner: "b", outcomes: [EnrollmentOutcome(enrollment: finished, fence: current.fence)], events: []))
+            let applied = try await store.commit(CommitRequest(
+                owner: "b", outcomes: [CommitRequest.Outcome(enrollment: finished, fence: current.fence)], events: []))
             #expect(applied.applied == 1 && applied.fencedOut.isEmpty)
             #expect(try await store.enrollment(finished.id)?.status == .completed)
         }
@@ -106,14 +107,14 @@ struct ConcurrencyTests {
         try await withStore { store in
             _ = try await store.saveDefinition(threeSteps)
             _ = try await store.enroll([newEnrollment("u")])
-            let claimed = try await store.claimDue(ClaimRequest(now: t0, limit: 1, owner: "a", leaseDuration: .seconds(30)))
+            let claimed = try await store.claim(ClaimRequest(now: t0, limit: 1, owner: "a", leaseDuration: .seconds(30)))
             #expect(claimed.count == 1)
             let seconds: Double = try await store.scalar(
                 "SELECT extract(epoch FROM lease_expires_at - now())::float8 FROM {s}.enrollments", as: Double.self)
             #expect(seconds > 25 && seconds <= 30)
             let owner: String = try await store.scalar("SELECT lease_owner FROM {s}.enrollments", as: String.self)
             #expect(owner == "a")
-            let farFuture = try await store.claimDue(ClaimRequest(now: t0.addingTimeInterval(365 * 86_400), limit: 1,
+            let farFuture = try await store.claim(ClaimRequest(now: t0.addingTimeInterval(365 * 86_400), limit: 1,
                                                                   owner: "b", leaseDuration: .seconds(30)))
             #expect(farFuture.isEmpty)
         }
@@ -127,7 +128,7 @@ struct ConcurrencyTests {
             let claims = try await withThrowingTaskGroup(of: [UUID].self) { group in
                 for owner in 0..<8 {
                     group.addTask {
-                        try await store.claimDue(ClaimRequest(now: t0, limit: 400, owner: "o\(owner)", leaseDuration: .seconds(60)))
+                        try await store.claim(ClaimRequest(now: t0, limit: 400, owner: "o\(owner)", leaseDuration: .seconds(60)))
                             .map(\.enrollment.id)
                     }
                 }

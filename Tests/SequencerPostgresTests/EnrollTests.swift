@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import Sequencer
+import SequencerTesting
 import SequencerPostgres
 import Testing
 
@@ -14,7 +15,7 @@ struct EnrollTests {
             let request = newEnrollment("rolled-back", key: "k-1")
             await #expect {
                 try await store.client.withTransaction(logger: testLogger) { connection in
-                    let results = try await store.enroll([request], on: connection)
+                    let results = try await store.transaction(on: connection).enroll([request])
                     #expect(results.map(\.created) == [true])
                     // Visible inside the host's transaction…
                     let inside = try await connection.query(
@@ -27,16 +28,16 @@ struct EnrollTests {
                 (error as? PostgresTransactionError)?.closureError is HostRollback
             }
             // …and gone with it, events included.
-            #expect(try await store.enrollment(request.enrollment.id) == nil)
+            #expect(try await store.enrollment(request.id) == nil)
             #expect(try await store.enrollment(sequence: threeSteps.name, idempotencyKey: "k-1") == nil)
-            #expect(try await store.history(of: request.enrollment.id).isEmpty)
+            #expect(try await store.history(of: request.id).isEmpty)
 
             let committed = newEnrollment("committed", key: "k-1")
             try await store.client.withTransaction(logger: testLogger) { connection in
-                _ = try await store.enroll([committed], on: connection)
+                _ = try await store.transaction(on: connection).enroll([committed])
             }
-            #expect(try await store.enrollment(committed.enrollment.id)?.subject == "committed")
-            #expect(try await store.history(of: committed.enrollment.id).map(\.kind) == [.enrolled])
+            #expect(try await store.enrollment(committed.id)?.subject == "committed")
+            #expect(try await store.history(of: committed.id).map(\.kind) == [.enrolled])
         }
     }
 
@@ -52,14 +53,14 @@ struct EnrollTests {
             let id = try await client.withTransaction(logger: testLogger) { connection in
                 try await connection.query("INSERT INTO \(unescaped: schema).users (id) VALUES (\("user-1"))", logger: testLogger)
                 return try await sequencer.enroll("user-1", in: threeSteps.name, context: ["plan": "trial"],
-                                                  idempotencyKey: "signup-1", now: t0, on: connection)
+                                                  idempotencyKey: "signup-1", now: t0, within: store.transaction(on: connection))
             }
             #expect(try await sequencer.enrollment(id).context == ["plan": "trial"])
 
             // …or roll back together (here the host's insert fails after the enrollment was written).
             await #expect(throws: (any Error).self) {
                 try await client.withTransaction(logger: testLogger) { connection in
-                    _ = try await sequencer.enroll("user-2", in: threeSteps.name, now: t0, on: connection)
+                    _ = try await sequencer.enroll("user-2", in: threeSteps.name, now: t0, within: store.transaction(on: connection))
                     try await connection.query("INSERT INTO \(unescaped: schema).users (id) VALUES (\("user-1"))", logger: testLogger)
                 }
             }
@@ -69,7 +70,7 @@ struct EnrollTests {
             // Validation happens before anything is written.
             await #expect {
                 try await client.withTransaction(logger: testLogger) { connection in
-                    try await sequencer.enroll("user-3", in: threeSteps.name, context: [1, 2], on: connection)
+                    try await sequencer.enroll("user-3", in: threeSteps.name, context: [1, 2], within: store.transaction(on: connection))
                 }
             } throws: { error in
                 ((error as? PostgresTransactionError)?.closureError as? SequencerError)?.code == .invalidContext
@@ -161,13 +162,13 @@ struct EnrollTests {
             _ = try await store.saveDefinition(threeSteps)
             var enrollment = newEnrollment("u", key: "k", context: [
                 "name": "Zoë", "n": 1.5, "big": 12_345_678_901, "flags": [true, false, nil], "nested": ["a": ["b": "c"]],
-            ]).enrollment
+            ])
             enrollment.nextRunAt = t0.addingTimeInterval(0.123_456)  // microseconds survive
             enrollment.stepEnteredAt = t0.addingTimeInterval(-0.5)
             enrollment.lastError = "it's \"quoted\" \\ and ; safe"
             enrollment.attempts = 2
             enrollment.visit = 7
-            _ = try await store.enroll([NewEnrollment(enrollment)])
+            _ = try await store.enroll([enrollment])
             #expect(try await store.enrollment(enrollment.id) == enrollment)
             #expect(try await store.enrollment(sequence: threeSteps.name, idempotencyKey: "k") == enrollment)
         }

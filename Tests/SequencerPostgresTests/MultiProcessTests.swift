@@ -1,5 +1,6 @@
 import Foundation
 import Sequencer
+import SequencerTesting
 import SequencerPostgres
 import SequencerPostgresTesting
 import Testing

@@ -2,11 +2,9 @@ import Foundation
 import Logging
 import PostgresNIO
 import Sequencer
+import SequencerTesting
 import SequencerPostgres
 import SequencerPostgresTesting
-
-/// A fixed start time for simulated clocks (whole seconds, so microsecond storage keeps it exact).
-let t0 = Date(timeIntervalSince1970: 1_900_000_000)
 
 /// Quiet unless `SEQUENCER_TEST_LOG=debug` (or another level) is set.
 let testLogger: Logger = {
@@ -64,10 +62,10 @@ let threeSteps = SequenceDefinition(name: "three-steps", version: 1, steps: [
 ])
 
 func newEnrollment(_ subject: String, in definition: SequenceDefinition = threeSteps, key: String? = nil,
-                   due: Date = t0, context: JSONValue = [:]) -> NewEnrollment {
-    NewEnrollment(Enrollment(
+                   due: Date = t0, context: JSONValue = [:]) -> Enrollment {
+    Enrollment(
         sequenceName: definition.name, sequenceVersion: definition.version, subject: subject, idempotencyKey: key,
-        context: context, stepID: definition.steps[0].id, nextRunAt: due, stepEnteredAt: t0, createdAt: t0, updatedAt: t0))
+        context: context, stepID: definition.steps[0].id, nextRunAt: due, stepEnteredAt: t0, createdAt: t0, updatedAt: t0)
 }
 
 /// The history invariants of a drained run of ``threeSteps``, checked in SQL.

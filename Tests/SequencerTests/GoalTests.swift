@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Sequencer
+import SequencerTesting
 
 @Suite("Goals")
 struct GoalTests {

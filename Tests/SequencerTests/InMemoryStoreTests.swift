@@ -17,15 +17,14 @@ struct InMemoryStoreTests {
 
     @Test func expiredLeaseIsClaimedAgainButNotBefore() async throws {
         let store = InMemoryStore()
-        let t0 = Date(timeIntervalSince1970: 1_900_000_000)
         _ = try await store.saveDefinition(SequenceDefinition(name: "s", steps: [Step(id: "a", runner: "GoTo", config: ["target": "$end"])]))
-        _ = try await store.enroll([NewEnrollment(Enrollment(sequenceName: "s", sequenceVersion: 1, subject: "u", stepID: "a",
-                                                             nextRunAt: t0, stepEnteredAt: t0, createdAt: t0, updatedAt: t0))])
-        let first = try await store.claimDue(ClaimRequest(now: t0, limit: 10, owner: "dies", leaseDuration: .seconds(30)))
+        _ = try await store.enroll([Enrollment(sequenceName: "s", sequenceVersion: 1, subject: "u", stepID: "a",
+                                                             nextRunAt: t0, stepEnteredAt: t0, createdAt: t0, updatedAt: t0)])
+        let first = try await store.claim(ClaimRequest(now: t0, limit: 10, owner: "dies", leaseDuration: .seconds(30)))
         #expect(first.count == 1)
-        let early = try await store.claimDue(ClaimRequest(now: t0.addingTimeInterval(29), limit: 10, owner: "b", leaseDuration: .seconds(30)))
+        let early = try await store.claim(ClaimRequest(now: t0.addingTimeInterval(29), limit: 10, owner: "b", leaseDuration: .seconds(30)))
         #expect(early.isEmpty)
-        let late = try await store.claimDue(ClaimRequest(now: t0.addingTimeInterval(31), limit: 10, owner: "b", leaseDuration: .seconds(30)))
+        let late = try await store.claim(ClaimRequest(now: t0.addingTimeInterval(31), limit: 10, owner: "b", leaseDuration: .seconds(30)))
         #expect(late.count == 1)
         #expect(late.first.map { $0.fence > first[0].fence } == true)
     }

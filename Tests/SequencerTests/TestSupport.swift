@@ -2,9 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 @testable import Sequencer
-
-/// A fixed start time for simulated clocks.
-let t0 = Date(timeIntervalSince1970: 1_900_000_000)  // 2030-03-17T17:46:40Z
+import SequencerTesting
 
 /// A runner that records every batch it gets and answers with a fixed action per subject (default `.next`).
 final class RecordingRunner: TaskRunner {
@@ -46,18 +44,6 @@ func makeSequencer(_ extra: [any TaskRunner] = [], configure: (inout Sequencer.C
 }
 
 extension Sequencer {
-    /// Ticks every `step` from `start` until `end`, returning the summed report.
-    @discardableResult
-    func run(from start: Date, to end: Date, every step: TimeInterval) async throws -> TickReport {
-        var report = TickReport()
-        var now = start
-        while now <= end {
-            report.add(try await tick(now: now))
-            now = now.addingTimeInterval(step)
-        }
-        return report
-    }
-
     /// The step path an enrollment took, from its history.
     func path(of id: UUID) async throws -> [String] {
         var path: [String] = []

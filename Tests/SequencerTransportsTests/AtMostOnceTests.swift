@@ -1,5 +1,6 @@
 import Foundation
 import Sequencer
+import SequencerTesting
 import PostgresNIO
 import SequencerPostgres
 import SequencerPostgresTesting

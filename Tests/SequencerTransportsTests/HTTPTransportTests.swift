@@ -1,5 +1,6 @@
 import Foundation
 import Sequencer
+import SequencerTesting
 import SequencerTransports
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import Sequencer
+import SequencerTesting
 import Testing
 
 @Suite("Message configs, addresses and numbers")

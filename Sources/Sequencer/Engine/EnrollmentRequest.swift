@@ -26,7 +26,7 @@ extension EnrollmentRequest {
     ///
     /// - Throws: ``SequencerError/Code/invalidContext`` naming the sequence and the field
     ///   (`context.plan`, `subject`, `idempotencyKey`).
-    package func enrollment(in definition: SequenceDefinition, now: Date) throws(SequencerError) -> NewEnrollment {
+    package func enrollment(in definition: SequenceDefinition, now: Date) throws(SequencerError) -> Enrollment {
         func invalid(_ message: String, field: String) -> SequencerError {
             SequencerError(.invalidContext, message, sequence: definition.name, version: definition.version, field: field)
         }
@@ -42,9 +42,9 @@ extension EnrollmentRequest {
         if let idempotencyKey, idempotencyKey.utf8.contains(0) {
             throw invalid("the idempotency key of '\(subject)' contains a NUL character", field: "idempotencyKey")
         }
-        return NewEnrollment(Enrollment(
+        return Enrollment(
             sequenceName: definition.name, sequenceVersion: definition.version, subject: subject,
             idempotencyKey: idempotencyKey, context: context, stepID: definition.steps.first?.id,
-            status: .active, nextRunAt: now, stepEnteredAt: now, createdAt: now, updatedAt: now))
+            status: .active, nextRunAt: now, stepEnteredAt: now, createdAt: now, updatedAt: now)
     }
 }

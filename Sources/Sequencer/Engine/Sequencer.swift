@@ -54,7 +54,7 @@ public final class Sequencer: Sendable {
     public let configuration: Configuration
     let runners: [String: any TaskRunner]
     let logger: Logger
-    private let definitions = Mutex<[DefinitionKey: SequenceDefinition]>([:])
+    private let definitions = Mutex<[DefinitionKey: PreparedDefinition]>([:])
 
     struct DefinitionKey: Hashable { let name: String; let version: Int }
 
@@ -94,7 +94,8 @@ public final class Sequencer: Sendable {
     public func register(_ definition: SequenceDefinition) async throws -> Bool {
         try DefinitionValidator(runners: runners).validate(definition)
         let stored = try await store.saveDefinition(definition)
-        definitions.withLock { $0[DefinitionKey(name: definition.name, version: definition.version)] = definition }
+        let prepared = PreparedDefinition(definition)
+        definitions.withLock { $0[DefinitionKey(name: definition.name, version: definition.version)] = prepared }
         logger.info("registered sequence", metadata: [
             "sequencer.sequence": "\(definition.name)", "sequencer.version": "\(definition.version)",
             "sequencer.stored": "\(stored)",
@@ -102,29 +103,44 @@ public final class Sequencer: Sendable {
         return stored
     }
 
-    /// Decodes a JSON definition and registers it (see ``register(_:)``).
+    /// Decodes a JSON definition and registers it (see ``register(_:)`` and
+    /// ``SequenceDefinition/init(json:)``).
     @discardableResult
     public func register(json: String) async throws -> Bool {
         try await register(SequenceDefinition(json: json))
     }
 
+    /// Reads a JSON definition from a file and registers it. Every error, from reading the JSON
+    /// to validating the steps, carries the file's path in ``SequencerError/file``.
+    @discardableResult
+    public func register(contentsOf url: URL) async throws -> Bool {
+        let definition = try SequenceDefinition(contentsOf: url)
+        do {
+            return try await register(definition)
+        } catch var error as SequencerError {
+            error.file = url.path
+            throw error
+        }
+    }
+
     /// A stored definition; the latest version when `version` is `nil`.
     public func definition(_ name: String, version: Int? = nil) async throws -> SequenceDefinition {
-        guard let found = try await storedDefinition(name, version: version) else {
+        guard let found = try await preparedDefinition(name, version: version) else {
             throw SequencerError(.unknownSequence, version.map { "version \($0) is not registered" } ?? "no such sequence",
                                  sequence: name, version: version)
         }
-        return found
+        return found.definition
     }
 
     /// The definition from the cache or the store; `nil` when it is not stored.
-    func storedDefinition(_ name: String, version: Int?) async throws -> SequenceDefinition? {
+    func preparedDefinition(_ name: String, version: Int?) async throws -> PreparedDefinition? {
         if let version, let cached = definitions.withLock({ $0[DefinitionKey(name: name, version: version)] }) {
             return cached
         }
         guard let found = try await store.definition(named: name, version: version) else { return nil }
-        definitions.withLock { $0[DefinitionKey(name: found.name, version: found.version)] = found }
-        return found
+        let prepared = PreparedDefinition(found)
+        definitions.withLock { $0[DefinitionKey(name: found.name, version: found.version)] = prepared }
+        return prepared
     }
 
     // MARK: Enrollments
@@ -141,13 +157,15 @@ public final class Sequencer: Sendable {
     ///   - context: a JSON object that templates and conditions read.
     ///   - idempotencyKey: makes the call safe to repeat.
     ///   - now: the enrollment time (and its first due time).
+    ///   - transaction: writes inside the host's own transaction instead of the store's
+    ///     (``EnrollmentWriter``; `PostgresStore.transaction(on:)`), so a rollback leaves no enrollment.
     @discardableResult
     public func enroll(
         _ subject: String, in sequence: String, version: Int? = nil, context: JSONValue = [:],
-        idempotencyKey: String? = nil, now: Date = Date()
+        idempotencyKey: String? = nil, now: Date = Date(), within transaction: (any EnrollmentWriter)? = nil
     ) async throws -> UUID {
         try await enroll([EnrollmentRequest(subject: subject, context: context, idempotencyKey: idempotencyKey)],
-                         in: sequence, version: version, now: now)[0]
+                         in: sequence, version: version, now: now, within: transaction)[0]
     }
 
     /// Enrolls many subjects in one call; idempotent per key.
@@ -156,47 +174,67 @@ public final class Sequencer: Sendable {
     /// (`PostgresStore`: `enrollBatchSize`, each batch atomic; repeating the call with the same
     /// keys finishes a call that failed part-way).
     ///
+    /// - Parameter transaction: writes inside the host's own transaction (see
+    ///   ``enroll(_:in:version:context:idempotencyKey:now:within:)``).
     /// - Returns: the enrollment ids, in request order.
+    @discardableResult
     public func enroll(
-        _ requests: [EnrollmentRequest], in sequence: String, version: Int? = nil, now: Date = Date()
+        _ requests: [EnrollmentRequest], in sequence: String, version: Int? = nil, now: Date = Date(),
+        within transaction: (any EnrollmentWriter)? = nil
     ) async throws -> [UUID] {
-        let results = try await store.enroll(newEnrollments(requests, in: sequence, version: version, now: now))
-        Counter(label: "sequencer_enrollments_created_total").increment(by: results.filter(\.created).count)
+        let enrollments = try await newEnrollments(requests, in: sequence, version: version, now: now)
+        let results = try await (transaction ?? store).enroll(enrollments)
+        // Inside the host's transaction nothing is counted: it may still roll back.
+        if transaction == nil {
+            Counter(label: "sequencer_enrollments_created_total").increment(by: results.filter(\.created).count)
+        }
         return results.map(\.enrollment.id)
     }
 
     /// The enrollments an enroll call asks for, from the sequence's definition; every request is
     /// checked (``EnrollmentRequest``'s rules) before the caller stores any.
-    package func newEnrollments(
+    func newEnrollments(
         _ requests: [EnrollmentRequest], in sequence: String, version: Int?, now: Date
-    ) async throws -> [NewEnrollment] {
+    ) async throws -> [Enrollment] {
         let definition = try await definition(sequence, version: version)
         return try requests.map { try $0.enrollment(in: definition, now: now) }
     }
 
     /// Merges members into an enrollment's context. An active enrollment becomes due at once,
     /// so the next tick re-checks its goals (and re-evaluates its current step).
+    ///
+    /// - Parameter transaction: writes inside the host's own transaction (see ``EnrollmentWriter``).
     @discardableResult
-    public func updateContext(_ id: UUID, merging patch: [String: JSONValue], now: Date = Date()) async throws -> Enrollment {
-        try await store.change(id, .mergeContext(patch), now: now)
+    public func updateContext(_ id: UUID, merging patch: [String: JSONValue], now: Date = Date(),
+                              within transaction: (any EnrollmentWriter)? = nil) async throws -> Enrollment {
+        try await (transaction ?? store).change(id, .mergeContext(patch), now: now)
     }
 
     /// Cancels an enrollment for good. An in-flight tick's outcome for it is discarded.
+    ///
+    /// - Parameter transaction: writes inside the host's own transaction (see ``EnrollmentWriter``),
+    ///   so an unsubscribe and its record commit together.
     @discardableResult
-    public func cancel(_ id: UUID, now: Date = Date()) async throws -> Enrollment {
-        try await store.change(id, .cancel, now: now)
+    public func cancel(_ id: UUID, now: Date = Date(), within transaction: (any EnrollmentWriter)? = nil) async throws
+        -> Enrollment
+    {
+        try await (transaction ?? store).change(id, .cancel, now: now)
     }
 
-    /// Pauses an active enrollment: ticks skip it until ``resume(_:now:)``.
+    /// Pauses an active enrollment: ticks skip it until ``resume(_:now:within:)``.
     @discardableResult
-    public func pause(_ id: UUID, now: Date = Date()) async throws -> Enrollment {
-        try await store.change(id, .pause, now: now)
+    public func pause(_ id: UUID, now: Date = Date(), within transaction: (any EnrollmentWriter)? = nil) async throws
+        -> Enrollment
+    {
+        try await (transaction ?? store).change(id, .pause, now: now)
     }
 
     /// Resumes a paused enrollment, due at once.
     @discardableResult
-    public func resume(_ id: UUID, now: Date = Date()) async throws -> Enrollment {
-        try await store.change(id, .resume, now: now)
+    public func resume(_ id: UUID, now: Date = Date(), within transaction: (any EnrollmentWriter)? = nil) async throws
+        -> Enrollment
+    {
+        try await (transaction ?? store).change(id, .resume, now: now)
     }
 
     /// An enrollment's current state.
@@ -225,7 +263,7 @@ public final class Sequencer: Sendable {
         var report = TickReport()
         try await withSpan("sequencer.tick") { span in
             for _ in 0..<max(1, configuration.maxBatchesPerTick) {
-                let claimed = try await store.claimDue(ClaimRequest(
+                let claimed = try await store.claim(ClaimRequest(
                     now: now, limit: configuration.batchSize, owner: configuration.owner,
                     leaseDuration: configuration.leaseDuration))
                 if claimed.isEmpty { break }

@@ -50,14 +50,13 @@ public final class InMemoryStore: SequenceStore {
         }
     }
 
-    public func enroll(_ requests: [NewEnrollment]) async throws -> [EnrollmentResult] {
+    public func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] {
         state.withLock { state in
-            requests.map { request in
-                let e = request.enrollment
+            enrollments.map { e in
                 if let key = e.idempotencyKey {
                     let compound = Self.key(e.sequenceName, key)
                     if let existing = state.keys[compound], let record = state.records[existing] {
-                        return EnrollmentResult(enrollment: record.enrollment, created: false)
+                        return EnrollResult(enrollment: record.enrollment, created: false)
                     }
                     state.keys[compound] = e.id
                 }
@@ -66,12 +65,12 @@ public final class InMemoryStore: SequenceStore {
                     HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit,
                                  at: e.createdAt))
                 if e.status == .active { state.schedule(e.id, at: e.nextRunAt) }
-                return EnrollmentResult(enrollment: e, created: true)
+                return EnrollResult(enrollment: e, created: true)
             }
         }
     }
 
-    public func claimDue(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
+    public func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
         let leaseEnd = request.now.addingTimeInterval(request.leaseDuration.timeInterval)
         return state.withLock { state in
             var claimed: [ClaimedEnrollment] = []
@@ -92,7 +91,7 @@ public final class InMemoryStore: SequenceStore {
         }
     }
 
-    public func commit(_ batch: CommitBatch) async throws -> CommitResult {
+    public func commit(_ batch: CommitRequest) async throws -> CommitResult {
         state.withLock { state in
             var fencedOut: [UUID] = []
             var applied = Set<UUID>()

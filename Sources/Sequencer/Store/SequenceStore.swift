@@ -3,7 +3,7 @@ public import Foundation
 /// Where definitions, enrollment cursors and history live.
 ///
 /// Every call is batch-shaped so a database store can serve each in a constant
-/// number of round trips: ``claimDue(_:)`` leases a whole batch in one
+/// number of round trips: ``claim(_:)`` leases a whole batch in one
 /// statement, ``commit(_:)`` writes every outcome and history row of a batch at
 /// once. ``InMemoryStore`` (tests, demos) and `PostgresStore` (the
 /// `SequencerPostgres` module) implement it, and one conformance suite runs
@@ -14,7 +14,7 @@ public import Foundation
 /// only when the row still carries the token it was claimed with, so a ticker
 /// whose lease expired (and was re-claimed) or whose enrollment was paused,
 /// cancelled or updated meanwhile cannot overwrite the newer state.
-public protocol SequenceStore: Sendable {
+public protocol SequenceStore: EnrollmentWriter {
     /// Stores a definition unless the same `(name, version)` is already stored with equal content.
     ///
     /// - Returns: `true` when stored, `false` when an equal definition was already there.
@@ -25,21 +25,17 @@ public protocol SequenceStore: Sendable {
     /// The definition with this name and version; the greatest version when `version` is `nil`.
     func definition(named name: String, version: Int?) async throws -> SequenceDefinition?
 
-    /// Creates enrollments, idempotent per `(sequenceName, idempotencyKey)`: a request whose key
-    /// already exists returns the existing enrollment. Results are in request order.
-    /// Writes an `enrolled` history event for each created enrollment.
-    func enroll(_ requests: [NewEnrollment]) async throws -> [EnrollmentResult]
+    /// Creates enrollments, idempotent per `(sequenceName, idempotencyKey)`: an enrollment whose
+    /// key already exists is not created, and its result is the existing enrollment. Results are
+    /// in request order. Writes an `enrolled` history event for each created enrollment.
+    func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult]
 
     /// Leases up to `limit` active enrollments due at `now` (and not leased by a live lease).
-    func claimDue(_ request: ClaimRequest) async throws -> [ClaimedEnrollment]
+    func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment]
 
     /// Writes the outcomes and history of a processed batch, fenced by each outcome's token,
     /// and releases their leases. Events of fenced-out enrollments are dropped with them.
-    func commit(_ batch: CommitBatch) async throws -> CommitResult
-
-    /// Applies a host change (context merge, pause, resume, cancel) atomically, bumps the
-    /// fencing token, releases any lease and appends the history event.
-    func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment
+    func commit(_ request: CommitRequest) async throws -> CommitResult
 
     /// One enrollment, or `nil`.
     func enrollment(_ id: UUID) async throws -> Enrollment?
@@ -51,15 +47,9 @@ public protocol SequenceStore: Sendable {
     func history(of id: UUID) async throws -> [HistoryEvent]
 }
 
-/// A request to create one enrollment (see ``SequenceStore/enroll(_:)``).
-public struct NewEnrollment: Sendable, Hashable {
-    public var enrollment: Enrollment
-
-    public init(_ enrollment: Enrollment) { self.enrollment = enrollment }
-}
-
-/// The answer to one ``NewEnrollment``.
-public struct EnrollmentResult: Sendable, Hashable {
+/// The answer to one enrollment of ``SequenceStore/enroll(_:)``.
+public struct EnrollResult: Sendable, Hashable {
+    /// The enrollment as stored: the one asked for, or the existing one with the same key.
     public var enrollment: Enrollment
     /// `false` when the idempotency key matched an existing enrollment.
     public var created: Bool
@@ -99,27 +89,29 @@ public struct ClaimedEnrollment: Sendable, Hashable {
     }
 }
 
-/// The new cursor of one processed enrollment.
-public struct EnrollmentOutcome: Sendable, Hashable {
-    /// The enrollment as the tick left it (its context is not written: contexts change only
-    /// through ``SequenceStore/change(_:_:now:)``).
-    public var enrollment: Enrollment
-    /// The token from ``ClaimedEnrollment/fence``.
-    public var fence: Int64
+/// Everything a tick writes for one claimed batch (see ``SequenceStore/commit(_:)``).
+public struct CommitRequest: Sendable, Hashable {
+    /// The new cursor of one processed enrollment.
+    public struct Outcome: Sendable, Hashable {
+        /// The enrollment as the tick left it (its context is not written: contexts change only
+        /// through ``SequenceStore/change(_:_:now:)``).
+        public var enrollment: Enrollment
+        /// The token from ``ClaimedEnrollment/fence``.
+        public var fence: Int64
 
-    public init(enrollment: Enrollment, fence: Int64) {
-        self.enrollment = enrollment
-        self.fence = fence
+        public init(enrollment: Enrollment, fence: Int64) {
+            self.enrollment = enrollment
+            self.fence = fence
+        }
     }
-}
 
-/// Everything a tick writes for one claimed batch.
-public struct CommitBatch: Sendable, Hashable {
+    /// The lease owner that claimed the batch.
     public var owner: String
-    public var outcomes: [EnrollmentOutcome]
+    public var outcomes: [Outcome]
+    /// The batch's history, in order; events of enrollments whose outcome is fenced out are dropped.
     public var events: [HistoryEvent]
 
-    public init(owner: String, outcomes: [EnrollmentOutcome], events: [HistoryEvent]) {
+    public init(owner: String, outcomes: [Outcome], events: [HistoryEvent]) {
         self.owner = owner
         self.outcomes = outcomes
         self.events = events

@@ -1,11 +1,9 @@
 import Foundation
 import Logging
 import Sequencer
+import SequencerTesting
 import Synchronization
 import Testing
-
-/// A fixed start time for simulated clocks: 2030-03-17T17:46:40Z.
-let t0 = Date(timeIntervalSince1970: 1_900_000_000)
 
 /// A sequencer on `store` with the built-in runners plus `runners`; no retry jitter.
 func makeSequencer(store: any SequenceStore = InMemoryStore(), _ runners: [any TaskRunner]) -> Sequencer {
@@ -36,7 +34,7 @@ final class CrashingStore: SequenceStore {
     /// Makes the next `commit` throw without writing anything.
     func crashAtNextCommit() { failNextCommit.withLock { $0 = true } }
 
-    func commit(_ batch: CommitBatch) async throws -> CommitResult {
+    func commit(_ batch: CommitRequest) async throws -> CommitResult {
         if failNextCommit.withLock({ flag in defer { flag = false }; return flag }) { throw SimulatedCrash() }
         return try await inner.commit(batch)
     }
@@ -47,8 +45,8 @@ final class CrashingStore: SequenceStore {
     func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
         try await inner.definition(named: name, version: version)
     }
-    func enroll(_ requests: [NewEnrollment]) async throws -> [EnrollmentResult] { try await inner.enroll(requests) }
-    func claimDue(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] { try await inner.claimDue(request) }
+    func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] { try await inner.enroll(enrollments) }
+    func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] { try await inner.claim(request) }
     func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
         try await inner.change(id, change, now: now)
     }
