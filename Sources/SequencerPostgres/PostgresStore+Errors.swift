@@ -1,0 +1,35 @@
+import Foundation
+import Logging
+import PostgresNIO
+public import Sequencer
+
+extension PostgresStore {
+    /// Runs `body`, passing ``Sequencer/SequencerError``s through (also from inside a rolled-back
+    /// transaction) and wrapping every other error as ``Sequencer/SequencerError/Code/storeFailure``.
+    func withStoreErrors<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as SequencerError {
+            throw error
+        } catch let error as PostgresTransactionError {
+            if let inner = error.closureError as? SequencerError { throw inner }
+            let cause = error.closureError ?? error.commitError ?? error.beginError ?? error
+            throw Self.storeFailure(operation, cause)
+        } catch {
+            throw Self.storeFailure(operation, error)
+        }
+    }
+
+    static func storeFailure(_ operation: String, _ error: any Error) -> SequencerError {
+        var reason = "\(error)"
+        if let psql = error as? PSQLError {
+            // PSQLError's description hides details; the server's message and SQLSTATE carry no bind values.
+            if let message = psql.serverInfo?[.message] {
+                reason = message + (psql.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
+            } else {
+                reason = "\(psql.code)"
+            }
+        }
+        return SequencerError(.storeFailure, "\(operation) failed: \(reason)", underlying: error)
+    }
+}

@@ -1,0 +1,40 @@
+public import Foundation
+import Logging
+import PostgresNIO
+public import Sequencer
+
+extension PostgresStore {
+    /// One enrollment, or `nil`.
+    public func enrollment(_ id: UUID) async throws -> Enrollment? {
+        try await withStoreErrors("read enrollment \(id)") {
+            let rows = try await client.query(
+                "SELECT \(unescaped: EnrollmentTable.selectList()) FROM \(unescaped: tables.enrollments) WHERE id = \(id)",
+                logger: logger)
+            return try await EnrollmentTable.decodeAll(rows).first?.enrollment
+        }
+    }
+
+    /// The enrollment for an idempotency key, or `nil`.
+    public func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
+        try await withStoreErrors("read enrollment by key in '\(sequence)'") {
+            let rows = try await client.query("""
+                SELECT \(unescaped: EnrollmentTable.selectList()) FROM \(unescaped: tables.enrollments)
+                WHERE sequence_name = \(sequence) AND idempotency_key = \(idempotencyKey)
+                """, logger: logger)
+            return try await EnrollmentTable.decodeAll(rows).first?.enrollment
+        }
+    }
+
+    /// An enrollment's history, oldest first (in the order events were written).
+    public func history(of id: UUID) async throws -> [HistoryEvent] {
+        try await withStoreErrors("read history of \(id)") {
+            let rows = try await client.query("""
+                SELECT \(unescaped: EventTable.columnNames) FROM \(unescaped: tables.events)
+                WHERE enrollment_id = \(id) ORDER BY id
+                """, logger: logger)
+            var events: [HistoryEvent] = []
+            for try await row in rows { events.append(try EventTable.decode(row)) }
+            return events
+        }
+    }
+}
