@@ -41,9 +41,14 @@ struct DefinitionValidator {
             }
             try checkTarget(step.next, step: step, field: "next")
             try checkTarget(step.altNext, step: step, field: "altNext")
-            guard step.config.objectValue != nil else {
+            guard let config = step.config.objectValue else {
                 throw fail(.invalidConfig, "config must be a JSON object, not \(step.config.typeName)",
                            step: step.id, field: "config")
+            }
+            if let known = runner.configKeys, let (key, suggestion) = KnownKeys.firstUnknown(in: config, known: known) {
+                throw fail(.invalidConfig, KnownKeys.message(key, suggestion: suggestion, known: known,
+                                                             what: "a \(step.runner) config"),
+                           step: step.id, field: "config.\(key)")
             }
             if runner.rendersTemplates {
                 try TemplateRenderer.validate(config: step.config, sequence: d.name, version: d.version, step: step.id)

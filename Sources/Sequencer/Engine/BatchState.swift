@@ -1,0 +1,208 @@
+import Foundation
+import Logging
+
+/// Everything that changes while one claimed batch runs: each enrollment's cursor, the history
+/// events to write, and the counts of the tick report.
+///
+/// Every transition goes through one of its methods (``move(_:to:by:message:)``,
+/// ``wait(_:until:message:)``, ``retry(_:_:)``, ``fail(_:_:)``, ``yield(_:)``), and each method
+/// appends its events and counts its own outcome, so there is one place that counts each kind.
+struct BatchState {
+    /// One claimed enrollment and what the batch did to it so far.
+    struct Item {
+        var enrollment: Enrollment
+        let fence: Int64
+        /// `nil` when the enrollment's sequence version is not registered.
+        let definition: PreparedDefinition?
+        /// Steps run for this enrollment in this batch (runner results and goal jumps).
+        var stepsRun = 0
+        /// The due time it was claimed with: a wait that sets the same time again is not news.
+        var initialNextRunAt: Date?
+    }
+
+    /// How an enrollment left its step.
+    enum Transition {
+        /// A runner's `next`.
+        case next
+        /// A runner's `altNext`.
+        case altNext
+        /// A runner's `goTo` (a GoTo step, or any runner that jumps).
+        case goTo
+        /// A goal later in the sequence was met.
+        case goal
+    }
+
+    private(set) var items: [Item]
+    private(set) var events: [HistoryEvent] = []
+    private(set) var report = TickReport()
+    let now: Date
+    let configuration: Sequencer.Configuration
+    let logger: Logger
+
+    init(items: [Item], now: Date, configuration: Sequencer.Configuration, logger: Logger) {
+        self.items = items
+        self.now = now
+        self.configuration = configuration
+        self.logger = logger
+        report.claimed = items.count
+        report.batches = 1
+    }
+
+    // MARK: Before a round
+
+    /// Whether the enrollment runs its step this round. First fails it if its definition is
+    /// missing, yields it if it used its step budget, and jumps it to a goal that is met.
+    mutating func readyToRun(_ i: Int) -> Bool {
+        guard let definition = items[i].definition, let stepID = items[i].enrollment.stepID else {
+            let e = items[i].enrollment
+            fail(i, "sequence '\(e.sequenceName)' version \(e.sequenceVersion) is not registered")
+            return false
+        }
+        if items[i].stepsRun >= configuration.stepBudget {
+            yield(i)
+            return false
+        }
+        if let goal = definition.metGoal(after: stepID, context: items[i].enrollment.context, now: now) {
+            move(i, to: definition.successor(of: goal), by: .goal, message: "goal '\(goal)' met")
+            return items[i].enrollment.status == .active
+        }
+        return true
+    }
+
+    // MARK: Applying a runner's result
+
+    /// Applies a runner's action; returns `true` when the enrollment moved and should run its new
+    /// step this tick.
+    mutating func apply(_ action: RunnerAction, message: String?, to i: Int) -> Bool {
+        items[i].stepsRun += 1
+        report.steps += 1
+        guard let definition = items[i].definition, let stepID = items[i].enrollment.stepID else { return false }
+        switch action {
+        case .next:
+            move(i, to: definition.successor(of: stepID), by: .next, message: message)
+        case .altNext:
+            move(i, to: definition.alternative(of: stepID), by: .altNext, message: message)
+        case .goTo(let target):
+            guard target == Step.end || definition.step(target) != nil else {
+                fail(i, "runner jumped to '\(target)', which is not a step of this sequence")
+                return false
+            }
+            move(i, to: target == Step.end ? nil : target, by: .goTo, message: message)
+        case .noop(let until):
+            wait(i, until: until, message: message)
+            return false
+        case .retry(let reason):
+            retry(i, reason)
+            return false
+        case .fail(let reason):
+            fail(i, reason)
+            return false
+        }
+        return items[i].enrollment.status == .active
+    }
+
+    // MARK: Transitions
+
+    /// Moves to `target` (`nil`: the end, which completes the enrollment).
+    mutating func move(_ i: Int, to target: String?, by transition: Transition, message: String?) {
+        var e = items[i].enrollment
+        let from = e.stepID
+        let kind: HistoryEvent.Kind
+        switch transition {
+        case .next, .goTo:
+            kind = .advanced
+        case .altNext:
+            kind = .altAdvanced
+        case .goal:
+            kind = .goalReached
+        }
+        events.append(HistoryEvent(enrollmentID: e.id, kind: kind, fromStep: from, toStep: target ?? Step.end,
+                                   message: message, visit: e.visit, at: now))
+        switch transition {
+        case .next: report.advanced += 1
+        case .altNext: report.altAdvanced += 1
+        case .goTo: report.jumped += 1
+        case .goal:
+            report.goalsReached += 1
+            report.steps += 1
+            items[i].stepsRun += 1
+        }
+        e.visit += 1
+        e.attempts = 0
+        e.lastError = nil
+        e.stepEnteredAt = now
+        e.updatedAt = now
+        if let target {
+            e.stepID = target
+            e.nextRunAt = now
+        } else {
+            e.stepID = nil
+            e.status = .completed
+            e.nextRunAt = nil
+            events.append(HistoryEvent(enrollmentID: e.id, kind: .completed, fromStep: from, toStep: nil, visit: e.visit,
+                                       at: now))
+            report.completed += 1
+        }
+        items[i].enrollment = e
+        logger.debug("moved", metadata: [
+            "sequencer.enrollment": "\(e.id)", "sequencer.from": "\(from ?? "-")", "sequencer.to": "\(target ?? Step.end)",
+        ])
+    }
+
+    /// Stays on the step until `until` (at least ``Sequencer/Configuration/yieldDelay`` from now),
+    /// or for ``Sequencer/Configuration/noopInterval`` without a date.
+    mutating func wait(_ i: Int, until: Date?, message: String?) {
+        let minimum = now.addingTimeInterval(configuration.yieldDelay.timeInterval)
+        let wake = until.map { max($0, minimum) } ?? now.addingTimeInterval(configuration.noopInterval.timeInterval)
+        if wake != items[i].initialNextRunAt || items[i].stepsRun > 1 {
+            append(i, .waiting, to: items[i].enrollment.stepID, message: message ?? "until \(ConfigReader.format(wake))")
+        }
+        items[i].enrollment.nextRunAt = wake
+        items[i].enrollment.updatedAt = now
+        report.waiting += 1
+    }
+
+    /// Counts a failed attempt and schedules the next with backoff, or fails after the last.
+    mutating func retry(_ i: Int, _ reason: String) {
+        let policy = configuration.retry
+        items[i].enrollment.attempts += 1
+        let attempts = items[i].enrollment.attempts
+        if attempts >= policy.maxAttempts {
+            fail(i, "gave up after \(attempts) attempts: \(reason)")
+            return
+        }
+        let delay = policy.delay(forRetry: attempts)
+        items[i].enrollment.nextRunAt = now.addingTimeInterval(delay)
+        items[i].enrollment.lastError = reason
+        items[i].enrollment.updatedAt = now
+        append(i, .retrying, to: items[i].enrollment.stepID,
+               message: "attempt \(attempts) failed: \(reason); retrying in \(Int(delay.rounded()))s")
+        report.retried += 1
+    }
+
+    /// Fails the enrollment with `reason`.
+    mutating func fail(_ i: Int, _ reason: String) {
+        items[i].enrollment.status = .failed
+        items[i].enrollment.nextRunAt = nil
+        items[i].enrollment.lastError = reason
+        items[i].enrollment.updatedAt = now
+        append(i, .failed, to: nil, message: reason)
+        report.failed += 1
+        logger.debug("failed", metadata: ["sequencer.enrollment": "\(items[i].enrollment.id)", "sequencer.reason": "\(reason)"])
+    }
+
+    /// Ends the enrollment's turn after it used its step budget; it is due again after
+    /// ``Sequencer/Configuration/yieldDelay``.
+    mutating func yield(_ i: Int) {
+        items[i].enrollment.nextRunAt = now.addingTimeInterval(configuration.yieldDelay.timeInterval)
+        append(i, .budgetExhausted, to: items[i].enrollment.stepID,
+               message: "used its budget of \(configuration.stepBudget) steps; resumes next tick")
+        report.budgetExhausted += 1
+    }
+
+    private mutating func append(_ i: Int, _ kind: HistoryEvent.Kind, to: String?, message: String?) {
+        let e = items[i].enrollment
+        events.append(HistoryEvent(enrollmentID: e.id, kind: kind, fromStep: e.stepID, toStep: to, message: message,
+                                   visit: e.visit, at: now))
+    }
+}
