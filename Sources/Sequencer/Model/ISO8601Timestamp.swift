@@ -1,7 +1,8 @@
-import Foundation
+public import Foundation
 
 /// Reads and writes ISO-8601 timestamps: the one parser conditions (chronological comparison)
-/// and `WaitForDate` share.
+/// and `WaitForDate` share, and the one writer of every timestamp the package prints (history
+/// messages, the `now` operand, webhook payloads).
 ///
 /// Accepted forms (years 0000–9999, calendar dates validated, leap years included):
 /// - `2025-03-01` — midnight UTC;
@@ -13,9 +14,9 @@ import Foundation
 /// `.` or `,`. Anything else (`2025`, `2025-13-01`, `tomorrow`) is not a timestamp.
 /// Hand-written rather than `ISO8601DateFormatter` so one parser accepts every form above
 /// and runs without allocation or locale on each comparison.
-enum ISO8601Timestamp {
+package enum ISO8601Timestamp {
     /// The instant `text` names (UTC when it has no offset), or `nil` if it is not one of the accepted forms.
-    static func date(from text: String) -> Date? {
+    package static func date(from text: String) -> Date? {
         guard let parsed = parse(text) else { return nil }
         return parsed.wallClock.addingTimeInterval(-TimeInterval(parsed.offset ?? 0))
     }
@@ -62,8 +63,9 @@ enum ISO8601Timestamp {
         return (Date(timeIntervalSince1970: midnight + Double(hour * 3_600 + minute * 60) + second), offset)
     }
 
-    /// `date` in UTC with milliseconds: `2025-03-01T09:30:15.250Z`. Clamped to years 0000–9999.
-    static func string(from date: Date) -> String {
+    /// `date` in UTC with milliseconds, `2025-03-01T09:30:15.250Z`, or without them, `2025-03-01T09:30:15Z`.
+    /// Clamped to years 0000–9999.
+    package static func string(from date: Date, withMilliseconds: Bool = true) -> String {
         let lowest = -62_167_219_200_000.0  // 0000-01-01T00:00:00.000Z
         let highest = 253_402_300_799_999.0  // 9999-12-31T23:59:59.999Z
         let raw = (date.timeIntervalSince1970 * 1_000).rounded()
@@ -73,7 +75,8 @@ enum ISO8601Timestamp {
         let inDay = Int(milliseconds - days * dayLength)
         let (year, month, day) = civilFromDays(Int(days))
         return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(inDay / 3_600_000, 2) + ":"
-            + pad(inDay / 60_000 % 60, 2) + ":" + pad(inDay / 1_000 % 60, 2) + "." + pad(inDay % 1_000, 3) + "Z"
+            + pad(inDay / 60_000 % 60, 2) + ":" + pad(inDay / 1_000 % 60, 2)
+            + (withMilliseconds ? "." + pad(inDay % 1_000, 3) : "") + "Z"
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {
