@@ -67,8 +67,9 @@ public import Foundation
 /// ``parse(_:sequence:version:step:)`` checks everything it can before the sequence is
 /// registered, and its ``SequencerError`` names the field as a dotted path from the step's
 /// config: `config.lodashCommand`, `config.compareTo.type`, `config.all.1.value`. A raw
-/// `matches` pattern must compile; a raw `has` path must be a non-empty string. Keys other
-/// than those above are ignored, so a condition may carry a `description`.
+/// `matches` pattern must compile; a raw `has` path must be a non-empty string. A condition may
+/// carry a `description`; any other key is refused, naming the key probably meant
+/// (`"compareto"`: did you mean `compareTo`?).
 public indirect enum Condition: Sendable, Hashable {
     /// Applies `command` to the resolved `value` and `compareTo` operands.
     ///

@@ -22,6 +22,12 @@ extension Condition {
                     "a condition has exactly one of 'lodashCommand', 'all', 'any' or 'not', not "
                         + present.map { "'\($0)'" }.joined(separator: " and "), at: path)
             }
+            let known = (present.first == "lodashCommand" || present.isEmpty
+                ? ["lodashCommand", "value", "compareTo"] : [present.first!]) + ["description"]
+            if present.count <= 1, let (key, suggestion) = KnownKeys.firstUnknown(in: members, known: known) {
+                throw failure(KnownKeys.message(key, suggestion: suggestion, known: known, what: "a condition"),
+                              at: "\(path).\(key)")
+            }
             switch (present.first, present.first.flatMap { members[$0] }) {
             case ("all", let list?):
                 return .all(try conditions(list, key: "all", at: path))
@@ -108,6 +114,11 @@ extension Condition {
                 throw failure(
                     "an operand must be an object like {\"type\": \"get\", \"value\": \"user.plan\"}, not \(json.typeName)",
                     at: path)
+            }
+            let knownKeys = members["type"]?.stringValue == "now" ? ["type"] : ["type", "value"]
+            if let (key, suggestion) = KnownKeys.firstUnknown(in: members, known: knownKeys) {
+                throw failure(KnownKeys.message(key, suggestion: suggestion, known: knownKeys, what: "an operand"),
+                              at: "\(path).\(key)")
             }
             guard let typeJSON = members["type"] else {
                 throw failure("the operand is missing 'type'; known types: \(known)", at: "\(path).type")

@@ -100,10 +100,66 @@ extension JSONValue {
     }
 }
 
+// MARK: - JSON text
+
+extension JSONValue {
+    /// The deepest nesting of arrays and objects the package reads, writes or accepts: 256.
+    ///
+    /// JSON text nested deeper is refused when it is parsed, and a value built in Swift that is
+    /// nested deeper is refused by every call that stores it (enroll, `updateContext`, register),
+    /// so no later step (templates, conditions, the database) ever meets one.
+    public static let maximumDepth = 256
+
+    /// Parses a JSON document (RFC 8259).
+    ///
+    /// - Throws: ``SequencerError`` with code ``SequencerError/Code/malformedJSON`` whose
+    ///   message says what is wrong and whose ``SequencerError/line`` and
+    ///   ``SequencerError/column`` say where; nesting deeper than ``maximumDepth`` is refused.
+    public init(json: String) throws {
+        do {
+            self = try JSONReader.parse(json)
+        } catch {
+            throw SequencerError(.malformedJSON, error.message, line: error.line, column: error.column)
+        }
+    }
+
+    /// Parses a JSON document (RFC 8259); see ``init(json:)``.
+    public init(jsonData: Data) throws {
+        let parsed: Result<JSONValue, JSONReader.Failure> = jsonData.withUnsafeBytes { raw in
+            do throws(JSONReader.Failure) {
+                return .success(try JSONReader.parse(raw.bindMemory(to: UInt8.self)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch parsed {
+        case .success(let value): self = value
+        case .failure(let error):
+            throw SequencerError(.malformedJSON, error.message, line: error.line, column: error.column)
+        }
+    }
+
+    /// This value as compact JSON with sorted keys (so equal values give equal bytes), UTF-8.
+    public func jsonData() throws -> Data {
+        Data(jsonString().utf8)
+    }
+
+    /// This value as a compact JSON string with sorted keys.
+    public func jsonString() -> String {
+        JSONWriter(sortedKeys: true).write(self)
+    }
+}
+
 // MARK: - Codable
 
 extension JSONValue: Codable {
+    /// Decodes any JSON value. Refuses nesting deeper than ``maximumDepth`` (counted from the
+    /// decoder's root).
     public init(from decoder: any Decoder) throws {
+        guard decoder.codingPath.count < Self.maximumDepth else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath, debugDescription: "nested deeper than \(Self.maximumDepth) levels"))
+        }
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
@@ -122,7 +178,12 @@ extension JSONValue: Codable {
         }
     }
 
+    /// Encodes any JSON value. Refuses nesting deeper than ``maximumDepth``.
     public func encode(to encoder: any Encoder) throws {
+        guard encoder.codingPath.count < Self.maximumDepth else {
+            throw EncodingError.invalidValue(self, .init(
+                codingPath: encoder.codingPath, debugDescription: "nested deeper than \(Self.maximumDepth) levels"))
+        }
         var container = encoder.singleValueContainer()
         switch self {
         case .null: try container.encodeNil()
@@ -137,29 +198,6 @@ extension JSONValue: Codable {
         case .array(let a): try container.encode(a)
         case .object(let o): try container.encode(o)
         }
-    }
-
-    /// Decodes a JSON document.
-    public init(json: String) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
-    }
-
-    /// Decodes a JSON document.
-    public init(jsonData: Data) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: jsonData)
-    }
-
-    /// Encodes this value as compact JSON with sorted keys.
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
-    }
-
-    /// Encodes this value as a compact JSON string with sorted keys.
-    public func jsonString() -> String {
-        // Encoding a JSONValue cannot fail: every case maps to a JSON value.
-        (try? String(decoding: jsonData(), as: UTF8.self)) ?? "null"
     }
 
     /// Converts any `Encodable` value (a typed context, say) to a `JSONValue`.

@@ -15,7 +15,7 @@ public import Foundation
 ///
 /// A definition is stored by `(name, version)` and never changed in place; an
 /// enrollment stays on the version it started with.
-public struct SequenceDefinition: Sendable, Hashable, Codable {
+public struct SequenceDefinition: Sendable, Hashable {
     /// The sequence name enrollments refer to.
     public var name: String
     /// Starts at 1; a new version must be greater than every stored one.
@@ -39,26 +39,56 @@ public struct SequenceDefinition: Sendable, Hashable, Codable {
 
     /// Decodes a definition from its JSON form.
     ///
-    /// Malformed JSON throws a ``SequencerError`` with code ``SequencerError/Code/malformedDefinition``
-    /// that names the field where decoding stopped.
+    /// Strict: JSON that does not parse is refused with its line and column; an unknown key
+    /// (`"altnext"`), a missing or mistyped one is refused naming the step and field, with the key
+    /// probably meant. Each error is a ``SequencerError`` with code
+    /// ``SequencerError/Code/malformedDefinition``. The definition is not yet validated against
+    /// runners; ``Sequencer/register(_:)`` does that.
     public init(json: String) throws {
-        try self.init(jsonData: Data(json.utf8))
+        let value: JSONValue
+        do {
+            value = try JSONReader.parse(json)
+        } catch {
+            throw SequencerError(.malformedDefinition, "not valid JSON: \(error.message)", line: error.line,
+                                 column: error.column)
+        }
+        self = try DefinitionReader.read(value)
     }
 
-    /// Decodes a definition from its JSON form.
+    /// Decodes a definition from its JSON form (UTF-8); see ``init(json:)``.
     public init(jsonData: Data) throws {
+        try self.init(json: String(decoding: jsonData, as: UTF8.self))
+    }
+
+    /// Reads a definition from a JSON file; see ``init(json:)``. Every error carries the file's
+    /// path in ``SequencerError/file``.
+    public init(contentsOf url: URL) throws {
+        let data: Data
         do {
-            self = try JSONDecoder().decode(SequenceDefinition.self, from: jsonData)
-        } catch let error as DecodingError {
-            throw SequencerError.decoding(error, data: jsonData)
+            data = try Data(contentsOf: url)
+        } catch {
+            throw SequencerError(.malformedDefinition, "cannot read the file", file: url.path, underlying: error)
         }
+        do {
+            try self.init(jsonData: data)
+        } catch var error as SequencerError {
+            error.file = url.path
+            throw error
+        }
+    }
+
+    /// The JSON form: ``jsonData()`` parsed, or what ``init(json:)`` reads back to an equal definition.
+    public var jsonValue: JSONValue {
+        var members: [String: JSONValue] = [
+            "name": .string(name), "version": .number(Double(version)), "steps": .array(steps.map(\.jsonValue)),
+        ]
+        if let timeZone { members["timeZone"] = .string(timeZone) }
+        return .object(members)
     }
 
     /// The JSON form, with sorted keys.
     public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        try jsonValue.jsonData()
     }
 
     /// The step with this id.
@@ -73,21 +103,37 @@ public struct SequenceDefinition: Sendable, Hashable, Codable {
 
     /// Where `next` from `stepID` goes: its explicit `next`, else the following step; `nil` means the end.
     public func successor(of stepID: String) -> String? {
-        guard let index = index(of: stepID) else { return nil }
-        return resolve(steps[index].next, after: index)
+        index(of: stepID).flatMap(successor(at:))
     }
 
     /// Where `altNext` from `stepID` goes: its `altNext`, else its `next`.
     public func alternative(of stepID: String) -> String? {
-        guard let index = index(of: stepID) else { return nil }
-        if let alt = steps[index].altNext { return alt == Step.end ? nil : alt }
-        return resolve(steps[index].next, after: index)
+        index(of: stepID).flatMap(alternative(at:))
     }
 
-    private func resolve(_ explicit: String?, after index: Int) -> String? {
-        if let explicit { return explicit == Step.end ? nil : explicit }
+    /// Where `next` from the step at `index` goes; `nil` means the end.
+    func successor(at index: Int) -> String? {
+        if let explicit = steps[index].next { return explicit == Step.end ? nil : explicit }
         let following = index + 1
         return following < steps.count ? steps[following].id : nil
+    }
+
+    /// Where `altNext` from the step at `index` goes: its `altNext`, else its `next`.
+    func alternative(at index: Int) -> String? {
+        if let alt = steps[index].altNext { return alt == Step.end ? nil : alt }
+        return successor(at: index)
+    }
+}
+
+extension SequenceDefinition: Codable {
+    /// Decodes the JSON form strictly, as ``init(json:)`` does.
+    public init(from decoder: any Decoder) throws {
+        self = try DefinitionReader.read(JSONValue(from: decoder))
+    }
+
+    /// Encodes the JSON form (``jsonValue``).
+    public func encode(to encoder: any Encoder) throws {
+        try jsonValue.encode(to: encoder)
     }
 }
 

@@ -14,9 +14,17 @@ import Foundation
 /// ```
 public struct SequencerError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem this is.
+    ///
+    /// **Who mints codes.** Only Sequencer's own modules create codes (the initializer is
+    /// `package`): the core defines most, and `SequencerPostgres` adds the ones only a database
+    /// can raise, such as `schemaTooNew`. Hosts compare against them (`error.code == .invalidConfig`)
+    /// but cannot add their own, so the list stays the package's documented vocabulary, as
+    /// PostgresNIO's `PSQLError.Code` does. A host or a custom runner with failures of its own
+    /// throws its own error type; the engine keeps its description as the retry or failure reason.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
+        /// The code's name, e.g. `"invalidConfig"`.
         public let rawValue: String
-        public init(_ rawValue: String) { self.rawValue = rawValue }
+        package init(_ rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
 
         /// JSON that is not a valid definition (syntax, missing or mistyped key).
@@ -47,21 +55,37 @@ public struct SequencerError: Error, Sendable, CustomStringConvertible {
         public static let invalidContext = Code("invalidContext")
         /// The store failed (connection, query).
         public static let storeFailure = Code("storeFailure")
+        /// Text that is not JSON (RFC 8259), or JSON nested deeper than ``JSONValue/maximumDepth``;
+        /// ``SequencerError/line`` and ``SequencerError/column`` say where.
+        public static let malformedJSON = Code("malformedJSON")
+        /// A value over one of the documented limits (see ``Limits``): a context, definition or
+        /// config too large or too deeply nested, a name or key too long, a template nested too deep.
+        public static let limitExceeded = Code("limitExceeded")
+        /// A number or date outside the range the library accepts: a version that is not a whole
+        /// number between 1 and 2,147,483,647, a date outside ``Limits/dates``, NaN.
+        public static let outOfRange = Code("outOfRange")
     }
 
     public var code: Code
     /// What went wrong, in a sentence.
     public var message: String
+    /// The sequence at fault, when there is one.
     public var sequence: String?
     public var version: Int?
     public var step: String?
-    /// The config key (dotted path) or definition field at fault.
+    /// The config key (dotted path, `config.compareTo.type`), definition field (`altNext`) or
+    /// argument (`now`) at fault.
     public var field: String?
+    /// The file a definition was read from (``SequenceDefinition/init(contentsOf:)``).
+    public var file: String?
+    /// Where in JSON text the problem is: line and column, both counted from 1.
+    public var line: Int?
+    public var column: Int?
     public var underlying: (any Error)?
 
     public init(
         _ code: Code, _ message: String, sequence: String? = nil, version: Int? = nil, step: String? = nil,
-        field: String? = nil, underlying: (any Error)? = nil
+        field: String? = nil, file: String? = nil, line: Int? = nil, column: Int? = nil, underlying: (any Error)? = nil
     ) {
         self.code = code
         self.message = message
@@ -69,41 +93,26 @@ public struct SequencerError: Error, Sendable, CustomStringConvertible {
         self.version = version
         self.step = step
         self.field = field
+        self.file = file
+        self.line = line
+        self.column = column
         self.underlying = underlying
     }
 
+    /// `code: file:line:column: sequence 'name' v1, step 'id', field 'f': message (underlying)`, with
+    /// the parts that are known.
     public var description: String {
-        var location: [String] = []
+        var place = file ?? ""
+        if let line {
+            place += (place.isEmpty ? "" : ":") + "line \(line)" + (column.map { ", column \($0)" } ?? "")
+        }
+        var location: [String] = place.isEmpty ? [] : [place]
         if let sequence { location.append("sequence '\(sequence)'" + (version.map { " v\($0)" } ?? "")) }
         if let step { location.append("step '\(step)'") }
         if let field { location.append("field '\(field)'") }
         let prefix = location.isEmpty ? "" : location.joined(separator: ", ") + ": "
         let suffix = underlying.map { " (\($0))" } ?? ""
         return "\(code): \(prefix)\(message)\(suffix)"
-    }
-
-    /// Turns a `DecodingError` from a definition document into a ``Code/malformedDefinition`` error
-    /// naming the step (by id when it could be read, else by index) and the field.
-    static func decoding(_ error: DecodingError, data: Data) -> SequencerError {
-        let (path, reason): ([any CodingKey], String) =
-            switch error {
-            case .typeMismatch(let type, let ctx): (ctx.codingPath, "expected \(type): \(ctx.debugDescription)")
-            case .valueNotFound(let type, let ctx): (ctx.codingPath, "missing \(type) value")
-            case .keyNotFound(let key, let ctx): (ctx.codingPath + [key], "missing key '\(key.stringValue)'")
-            case .dataCorrupted(let ctx): (ctx.codingPath, ctx.debugDescription)
-            @unknown default: ([], "\(error)")
-            }
-        let raw = try? JSONValue(jsonData: data)
-        let sequence = raw?["name"]?.stringValue
-        var step: String?
-        var fieldPath = path.map(\.stringValue)
-        if path.first?.stringValue == "steps", path.count >= 2, let index = path[1].intValue {
-            step = raw?["steps"]?.arrayValue?[safe: index]?["id"]?.stringValue ?? "#\(index)"
-            fieldPath = Array(fieldPath.dropFirst(2))
-        }
-        return SequencerError(
-            .malformedDefinition, reason, sequence: sequence, version: raw?["version"]?.numberValue.map { Int($0) },
-            step: step, field: fieldPath.isEmpty ? nil : fieldPath.joined(separator: "."), underlying: error)
     }
 }
 

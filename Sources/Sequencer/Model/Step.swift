@@ -3,7 +3,7 @@
 /// `next` defaults to the following step; running off the end, or a target of
 /// ``Step/end`` (`"$end"`), completes the enrollment. `altNext` is where a
 /// runner's ``RunnerAction/altNext`` goes; a step without one goes on to `next`.
-public struct Step: Sendable, Hashable, Codable {
+public struct Step: Sendable, Hashable {
     /// The target that completes the enrollment: `"$end"`.
     public static let end = "$end"
 
@@ -26,23 +26,23 @@ public struct Step: Sendable, Hashable, Codable {
         self.altNext = altNext
     }
 
-    enum CodingKeys: String, CodingKey { case id, runner, config, next, altNext }
+    /// The JSON form, which ``SequenceDefinition/init(json:)`` reads back to an equal step.
+    public var jsonValue: JSONValue {
+        var members: [String: JSONValue] = ["id": .string(id), "runner": .string(runner), "config": config]
+        if let next { members["next"] = .string(next) }
+        if let altNext { members["altNext"] = .string(altNext) }
+        return .object(members)
+    }
+}
 
+extension Step: Codable {
+    /// Decodes the JSON form strictly (unknown keys are refused, naming the key meant).
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.id = try c.decode(String.self, forKey: .id)
-        self.runner = try c.decode(String.self, forKey: .runner)
-        self.config = try c.decodeIfPresent(JSONValue.self, forKey: .config) ?? [:]
-        self.next = try c.decodeIfPresent(String.self, forKey: .next)
-        self.altNext = try c.decodeIfPresent(String.self, forKey: .altNext)
+        self = try DefinitionReader.readStep(JSONValue(from: decoder), index: 0)
     }
 
+    /// Encodes the JSON form (``jsonValue``).
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(runner, forKey: .runner)
-        try c.encode(config, forKey: .config)
-        try c.encodeIfPresent(next, forKey: .next)
-        try c.encodeIfPresent(altNext, forKey: .altNext)
+        try jsonValue.encode(to: encoder)
     }
 }
