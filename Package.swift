@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // Documentation only: `swift package generate-documentation --target Sequencer` (README "Documentation").
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -133,6 +135,17 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             exclude: ["Servers"],
+            swiftSettings: swiftSettings
+        ),
+        // Every Swift example of the README, the DocC articles and the doc comments, compiled
+        // (Snippets/), and a test that checks each example has its compiled copy.
+        .testTarget(
+            name: "DocumentationTests",
+            dependencies: [
+                "Sequencer", "SequencerTesting", "SequencerTransports", "SequencerPostgres", "SequencerPostgresTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -4,7 +4,7 @@ public import PostgresNIO
 public import Sequencer
 
 extension PostgresStore {
-    /// Applies a host change under a row lock; see ``Sequencer/SequenceStore/change(_:_:now:)``.
+    /// Applies a host change under a row lock; see ``Sequencer/EnrollmentWriter/change(_:_:now:)``.
     ///
     /// In one transaction: `SELECT … FOR UPDATE`, ``Sequencer/EnrollmentChange/apply(to:now:)``,
     /// an update that bumps the fencing token and releases the lease, and the history event.

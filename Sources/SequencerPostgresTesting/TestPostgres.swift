@@ -15,7 +15,7 @@ public import PostgresNIO
 ///     let store = try PostgresStore(client: client, configuration: .init(schema: TestPostgres.uniqueSchema()),
 ///                                   logger: logger)
 ///     try await store.migrate()
-///     …
+///     // …
 /// }
 /// ```
 ///

@@ -9,7 +9,9 @@ public import Sequencer
 /// var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
 /// configuration.headers["Authorization"] = "Bearer \(token)"
 /// let webhook = WebhookTransport(configuration: configuration)
-/// runners: .builtIn + [EmailRunner(transport: webhook, ledger: ledger), SMSRunner(transport: webhook, ledger: ledger)]
+/// let sequencer = Sequencer(store: store, runners: .builtIn + [
+///     EmailRunner(transport: webhook, ledger: ledger), SMSRunner(transport: webhook, ledger: ledger),
+/// ])
 /// ```
 ///
 /// One `POST` per message, `Content-Type: application/json`, the key in

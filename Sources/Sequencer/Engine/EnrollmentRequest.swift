@@ -1,6 +1,6 @@
 public import Foundation
 
-/// One subject to enroll (see ``Sequencer/enroll(_:in:version:now:)``).
+/// One subject to enroll (see ``Sequencer/enroll(_:in:version:now:within:)``).
 public struct EnrollmentRequest: Sendable, Hashable {
     /// The host's id for the person or thing.
     public var subject: String

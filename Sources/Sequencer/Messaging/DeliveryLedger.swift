@@ -24,7 +24,7 @@ public import Foundation
 /// arrived (SMTP's reply to the final `.`, an HTTP response). After a crash the key stays
 /// reserved, and once the reservation is older than `staleAfter` a re-run sends the message
 /// again; after a lost answer the send counts as a temporary failure and the step's retry sends
-/// it again. HTTP transports pass ``DeliveryKey/description`` as an idempotency header, which
+/// it again. HTTP transports pass ``VisitKey/description`` as an idempotency header, which
 /// closes this window at providers that honour one; SMTP has no such mechanism, but both sends
 /// carry the same `Message-ID`.
 ///

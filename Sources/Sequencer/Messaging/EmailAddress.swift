@@ -7,7 +7,7 @@ import Foundation
 ///
 /// - the address is `local@domain`, at most 254 characters, ASCII only (no SMTPUTF8: write an
 ///   internationalised domain in its punycode form, `xn--…`);
-/// - the local part is a dot-atom (letters, digits and ``!#$%&'*+-/=?^_`{|}~``, dots not first,
+/// - the local part is a dot-atom (letters, digits, the backtick and `!#$%&'*+-/=?^_{|}~`, dots not first,
 ///   last or doubled), at most 64 characters; quoted local parts are not accepted;
 /// - the domain has at least two labels of letters, digits and hyphens (no leading or trailing
 ///   hyphen, at most 63 characters each), and a top-level label that is not all digits;

@@ -4,13 +4,13 @@ public import Foundation
 public enum EnrollmentStatus: String, Sendable, Hashable, Codable, CaseIterable {
     /// Walking its steps; picked up by ticks when due.
     case active
-    /// Held by ``Sequencer/pause(_:)``; not picked up until resumed.
+    /// Held by ``Sequencer/pause(_:now:within:)``; not picked up until resumed.
     case paused
     /// Ran off the end of its sequence or reached `$end`.
     case completed
     /// A runner failed it, or a thrown error used up its retries.
     case failed
-    /// Stopped by ``Sequencer/cancel(_:)``.
+    /// Stopped by ``Sequencer/cancel(_:now:within:)``.
     case cancelled
 
     /// `completed`, `failed` and `cancelled` are final.

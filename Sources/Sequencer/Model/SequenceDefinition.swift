@@ -7,9 +7,10 @@ public import Foundation
 ///
 /// ```swift
 /// let drip = SequenceDefinition(name: "trial-onboarding", version: 1) {
-///     Step(id: "welcome", runner: "Email", config: ["to": ["{{email}}"], "subject": "Welcome"])
-///     Step.waitForDuration(id: "wait-2d", amount: 2, unit: .days)
-///     Step.goTo(id: "done", target: Step.end)
+///     Step(id: "welcome", runner: "Email", config: ["from": "hi@example.com", "to": ["{{email}}"],
+///                                                   "subject": "Welcome", "text": "Glad you're here."])
+///     Step.waitForDuration("wait-2d", 2, "days")
+///     Step.goTo("done", target: Step.end)
 /// }
 /// ```
 ///
@@ -137,7 +138,7 @@ extension SequenceDefinition: Codable {
     }
 }
 
-/// Collects ``Step`` values for ``SequenceDefinition/init(name:version:timeZone:steps:)-builder``.
+/// Collects ``Step`` values for ``SequenceDefinition/init(name:version:timeZone:steps:)-(_,_,_,()->[Step])``.
 @resultBuilder
 public enum StepsBuilder {
     public static func buildExpression(_ step: Step) -> [Step] { [step] }

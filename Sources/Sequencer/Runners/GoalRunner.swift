@@ -1,7 +1,7 @@
 /// `Goal`: a condition that, once met, pulls the enrollment forward to this step.
 ///
 /// Whenever an enrollment is processed (every tick that claims it, and after
-/// ``Sequencer/updateContext(_:merging:)``), the engine checks the Goal steps
+/// ``Sequencer/updateContext(_:merging:now:within:)``), the engine checks the Goal steps
 /// that come *after* its current step; the first one met moves the cursor to
 /// that goal step and on past it, skipping what lies between. Reached in
 /// normal order, a Goal step acts like a ``ConditionalRunner``: met goes on to

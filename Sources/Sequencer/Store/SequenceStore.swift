@@ -10,7 +10,7 @@ public import Foundation
 /// against both.
 ///
 /// **Fencing.** Each claim gives the enrollment a new fencing token; so does
-/// every change made through ``change(_:_:now:)``. A commit applies an outcome
+/// every change made through ``EnrollmentWriter/change(_:_:now:)``. A commit applies an outcome
 /// only when the row still carries the token it was claimed with, so a ticker
 /// whose lease expired (and was re-claimed) or whose enrollment was paused,
 /// cancelled or updated meanwhile cannot overwrite the newer state.
@@ -94,7 +94,7 @@ public struct CommitRequest: Sendable, Hashable {
     /// The new cursor of one processed enrollment.
     public struct Outcome: Sendable, Hashable {
         /// The enrollment as the tick left it (its context is not written: contexts change only
-        /// through ``SequenceStore/change(_:_:now:)``).
+        /// through ``EnrollmentWriter/change(_:_:now:)``).
         public var enrollment: Enrollment
         /// The token from ``ClaimedEnrollment/fence``.
         public var fence: Int64
