@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The comparison a ``Condition/compare(_:_:_:)`` applies to its two operands.
 ///
@@ -31,7 +32,8 @@ public enum ComparisonCommand: String, Sendable, Hashable, CaseIterable {
     case isNil
     /// The value is an object or array in which the dotted path `compareTo` exists.
     case has
-    /// The value is a string in which the regular expression `compareTo` finds a match.
+    /// The value is a string in which the regular expression `compareTo` finds a match (linear
+    /// time; see the syntax on ``Condition``).
     case matches
 
     /// Lodash names accepted as synonyms when parsing: `isEqual` → ``eq``, `contains` → ``includes``.
@@ -127,32 +129,27 @@ public enum ComparisonCommand: String, Sendable, Hashable, CaseIterable {
         guard case .string(let s) = value, case .string(let pattern) = pattern,
             let regex = try? regex(for: pattern)
         else { return false }
-        return regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+        return regex.matches(s)
     }
 
     /// The compiled regular expression for `pattern`, cached; throws if it does not compile.
-    static func regex(for pattern: String) throws -> NSRegularExpression {
+    static func regex(for pattern: String) throws -> SafeRegex {
         try RegexCache.shared.regex(for: pattern)
     }
 }
 
-/// Compiled `matches` patterns, shared by every evaluation.
-///
-/// `@unchecked Sendable` is sound: `regexes` is only read or written while `lock` is held,
-/// and `NSRegularExpression` instances are immutable and documented as safe to use from
-/// several threads at once.
-private final class RegexCache: @unchecked Sendable {
+/// Compiled `matches` patterns, shared by every evaluation (at most 1,000; then it starts over).
+private final class RegexCache: Sendable {
     static let shared = RegexCache()
 
-    private let lock = NSLock()
-    private var regexes: [String: NSRegularExpression] = [:]
+    private let regexes = Mutex<[String: SafeRegex]>([:])
 
-    func regex(for pattern: String) throws -> NSRegularExpression {
-        if let hit = lock.withLock({ regexes[pattern] }) { return hit }
-        let compiled = try NSRegularExpression(pattern: pattern)
-        lock.withLock {
-            if regexes.count > 1_000 { regexes.removeAll(keepingCapacity: true) }
-            regexes[pattern] = compiled
+    func regex(for pattern: String) throws -> SafeRegex {
+        if let hit = regexes.withLock({ $0[pattern] }) { return hit }
+        let compiled = try SafeRegex(pattern)
+        regexes.withLock {
+            if $0.count > 1_000 { $0.removeAll(keepingCapacity: true) }
+            $0[pattern] = compiled
         }
         return compiled
     }

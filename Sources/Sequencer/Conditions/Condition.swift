@@ -56,9 +56,15 @@ public import Foundation
 /// - `isNil`: `null` or missing. Takes no `compareTo`.
 /// - `has`: the value is an object or array and `compareTo` is a non-empty dotted path string
 ///   that exists in it (a member present with value `null` counts). Otherwise `false`.
-/// - `matches`: the value is a string and `compareTo` a regular expression
-///   (`NSRegularExpression`/ICU syntax) found anywhere in it; anchor with `^…$`, ignore case
-///   with `(?i)`. A pattern that does not compile at evaluation time is `false`.
+/// - `matches`: the value is a string and `compareTo` a regular expression found anywhere in
+///   it; anchor with `^…$`, ignore case with `(?i)`. Matching takes linear time whatever the
+///   pattern, so no pattern can stall a tick: the syntax is the common subset of ICU, PCRE and
+///   RE2 (literals, `.`, classes, `\d \w \s \b`, `\p{L}`, anchors, groups, `|`, `* + ? {n,m}`,
+///   the flags `i`, `s`, `m`); backreferences, lookaround, atomic groups and possessive
+///   quantifiers are refused at register. A pattern is at most 1,000 bytes, and a match that
+///   would take more than 50,000,000 steps (a 50-instruction pattern against a string of a
+///   million characters) counts as no match. A `get` pattern that does not compile when
+///   evaluated is `false`.
 /// - `all` holds when every condition holds, `any` when at least one does, `not` negates.
 ///   Built in Swift, an empty `all` is `true` and an empty `any` is `false`; the JSON form
 ///   rejects empty lists as a likely mistake.

@@ -97,7 +97,7 @@ extension Condition {
                 do {
                     _ = try ComparisonCommand.regex(for: pattern)
                 } catch {
-                    throw failure("'\(pattern)' is not a valid regular expression", at: path, underlying: error)
+                    throw failure("'\(Limits.excerpt(pattern))' is not a valid regular expression: \(error)", at: path, underlying: error)
                 }
             case .has:
                 guard case .string(let keyPath) = literal, !JSONValue.pathSegments(keyPath).isEmpty else {
