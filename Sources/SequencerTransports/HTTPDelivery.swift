@@ -53,12 +53,13 @@ enum HTTPDelivery {
         }
     }
 
-    /// Runs `operation` for every item with at most `limit` in flight; results in input order.
-    static func map<Item: Sendable>(
-        _ items: [Item], limit: Int, _ operation: @escaping @Sendable (Item) async -> DeliveryOutcome
-    ) async -> [DeliveryOutcome] {
+    /// Runs `operation` for every item with at most `limit` in flight, reporting each outcome (with
+    /// the item's index) as soon as it completes, before another request starts in its place.
+    static func forEach<Item: Sendable>(
+        _ items: [Item], limit: Int, reporting report: (Int, DeliveryOutcome) async -> Void,
+        _ operation: @escaping @Sendable (Item) async -> DeliveryOutcome
+    ) async {
         await withTaskGroup(of: (Int, DeliveryOutcome).self) { group in
-            var results = [DeliveryOutcome?](repeating: nil, count: items.count)
             var next = 0
             func launch() {
                 let index = next
@@ -68,10 +69,9 @@ enum HTTPDelivery {
             }
             while next < min(max(1, limit), items.count) { launch() }
             while let (index, outcome) = await group.next() {
-                results[index] = outcome
+                await report(index, outcome)
                 if next < items.count { launch() }
             }
-            return results.map { $0 ?? .temporaryFailure("not attempted") }
         }
     }
 

@@ -83,10 +83,18 @@ public struct HTTPSMSTransport: SMSTransport {
 
     /// Sends each message in its own request; one outcome per message, in order.
     public func send(_ messages: [SMSMessage]) async throws -> [DeliveryOutcome] {
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: messages.count)
+        try await send(messages) { index, outcome in outcomes[index] = outcome }
+        return outcomes.map { $0 ?? .temporaryFailure("not attempted") }
+    }
+
+    /// Sends each message in its own request, up to ``Configuration/maxConcurrentRequests`` at
+    /// once, reporting each outcome as its answer arrives.
+    public func send(_ messages: [SMSMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
         let configuration = self.configuration
         let client = self.client
         let logger = self.logger
-        return await HTTPDelivery.map(messages, limit: configuration.maxConcurrentRequests) { message in
+        await HTTPDelivery.forEach(messages, limit: configuration.maxConcurrentRequests, reporting: report) { message in
             await HTTPDelivery.post(Self.request(for: message, configuration), client: client,
                                     timeout: configuration.timeout, idField: configuration.responseIDField,
                                     logger: logger)

@@ -62,16 +62,28 @@ public struct SMTPTransport: EmailTransport {
     /// one outcome per message, in order. Never throws: connection problems are temporary failures.
     public func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: messages.count)
+        try await send(messages) { index, outcome in outcomes[index] = outcome }
+        return outcomes.map { $0 ?? .temporaryFailure("not attempted") }
+    }
+
+    /// Sends the batch message by message, reporting each outcome as soon as the server answers
+    /// the message's data and before sending the next, so the runner can record it first. Never
+    /// throws: connection problems are reported as temporary failures of every message not yet
+    /// decided.
+    public func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
         let chunkSize = max(1, configuration.maxMessagesPerConnection)
         for start in stride(from: 0, to: messages.count, by: chunkSize) {
             let indices = Array(start..<min(start + chunkSize, messages.count))
+            var decided = start
             var handedOver = false
             do {
                 try await withSession { session in
                     for index in indices {
                         handedOver = false
                         let data = Self.dataBuffer(messages[index].rfc5322Text())
-                        outcomes[index] = try await session.deliver(messages[index], data: data, handedOver: &handedOver)
+                        let outcome = try await session.deliver(messages[index], data: data, handedOver: &handedOver)
+                        decided = index + 1
+                        await report(index, outcome)
                     }
                 }
             } catch {
@@ -80,12 +92,11 @@ public struct SMTPTransport: EmailTransport {
                     reason += " (after the message data was sent: the server may have accepted it)"
                 }
                 logger.debug("smtp session failed", metadata: ["sequencer.error": "\(reason)"])
-                for index in indices where outcomes[index] == nil {
-                    outcomes[index] = .temporaryFailure(reason)
+                for index in indices where index >= decided {
+                    await report(index, .temporaryFailure(reason))
                 }
             }
         }
-        return outcomes.map { $0 ?? .temporaryFailure("not attempted") }
     }
 
     /// Connects, says `EHLO`, upgrades and authenticates as configured, then says `QUIT`; throws

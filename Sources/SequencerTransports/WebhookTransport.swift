@@ -76,19 +76,35 @@ public struct WebhookTransport: EmailTransport, SMSTransport {
 
     /// Posts each email; one outcome per message, in order.
     public func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
-        try await post(messages.map { ($0.idempotencyKey, try Self.encoder.encode(EmailPayload($0))) })
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: messages.count)
+        try await send(messages) { index, outcome in outcomes[index] = outcome }
+        return outcomes.map { $0 ?? .temporaryFailure("not attempted") }
+    }
+
+    /// Posts each email, up to ``Configuration/maxConcurrentRequests`` at once, reporting each
+    /// outcome as its answer arrives.
+    public func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+        await post(try messages.map { ($0.idempotencyKey, try Self.encoder.encode(EmailPayload($0))) }, reporting: report)
     }
 
     /// Posts each text message; one outcome per message, in order.
     public func send(_ messages: [SMSMessage]) async throws -> [DeliveryOutcome] {
-        try await post(messages.map { ($0.idempotencyKey, try Self.encoder.encode(SMSPayload($0))) })
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: messages.count)
+        try await send(messages) { index, outcome in outcomes[index] = outcome }
+        return outcomes.map { $0 ?? .temporaryFailure("not attempted") }
     }
 
-    private func post(_ bodies: [(key: String, body: Data)]) async -> [DeliveryOutcome] {
+    /// Posts each text message, up to ``Configuration/maxConcurrentRequests`` at once, reporting
+    /// each outcome as its answer arrives.
+    public func send(_ messages: [SMSMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+        await post(try messages.map { ($0.idempotencyKey, try Self.encoder.encode(SMSPayload($0))) }, reporting: report)
+    }
+
+    private func post(_ bodies: [(key: String, body: Data)], reporting report: (Int, DeliveryOutcome) async -> Void) async {
         let configuration = self.configuration
         let client = self.client
         let logger = self.logger
-        return await HTTPDelivery.map(bodies, limit: configuration.maxConcurrentRequests) { item in
+        await HTTPDelivery.forEach(bodies, limit: configuration.maxConcurrentRequests, reporting: report) { item in
             var headers = configuration.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             headers.append((configuration.idempotencyHeader, item.key))
             let request = HTTPDelivery.Request(url: configuration.url, headers: headers,

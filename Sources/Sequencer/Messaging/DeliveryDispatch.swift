@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// The send path ``EmailRunner`` and ``SMSRunner`` share: reserve in the ledger, send what was
-/// reserved, record the outcome, and turn outcomes into step actions.
+/// reserved, record each outcome as it comes, and turn outcomes into step actions.
 struct DeliveryDispatch: Sendable {
     let channel: String
     let ledger: any DeliveryLedger
@@ -10,12 +10,15 @@ struct DeliveryDispatch: Sendable {
     let logger: Logger
 
     /// Runs the batch; one result per input, in order. `build` makes an input's message from its
-    /// rendered config; a config error fails that input's step alone. Throws only when the ledger
-    /// cannot reserve, before anything is sent (the engine then retries the batch).
+    /// rendered config; a config error fails that input's step alone. `send` hands the messages
+    /// to the transport, which reports each outcome as it comes: an accepted message is recorded
+    /// in the ledger before the transport goes on, so a crash repeats at most the message in
+    /// flight. Throws only when the ledger cannot reserve, before anything is sent (the engine
+    /// then retries the batch).
     func run<Message: Sendable>(
         _ batch: [RunnerInput],
         build: (RunnerInput) throws(SequencerError) -> Message,
-        send: ([Message]) async throws -> [DeliveryOutcome],
+        send: ([Message], (Int, DeliveryOutcome) async -> Void) async throws -> Void,
         describe: (Message) -> String
     ) async throws -> [RunnerResult] {
         var results: [UUID: RunnerResult] = [:]
@@ -53,46 +56,41 @@ struct DeliveryDispatch: Sendable {
         }
 
         if !toSend.isEmpty {
-            var outcomes: [DeliveryOutcome]
-            do {
-                outcomes = try await send(toSend.map(\.message))
-            } catch {
-                outcomes = Array(repeating: .temporaryFailure("\(error)"), count: toSend.count)
-            }
-            if outcomes.count < toSend.count {
-                outcomes += Array(repeating: .temporaryFailure("the transport returned no outcome for this message"),
-                                  count: toSend.count - outcomes.count)
-            }
-            var sent: [DeliveryKey: String?] = [:]
             var failed: [DeliveryKey: String] = [:]
-            for (candidate, outcome) in zip(toSend, outcomes) {
-                let input = candidate.input
+            var reported = [Bool](repeating: false, count: toSend.count)
+            let descriptions = toSend.map { describe($0.message) }
+            func record(_ index: Int, _ outcome: DeliveryOutcome) async {
+                guard toSend.indices.contains(index), !reported[index] else { return }
+                reported[index] = true
+                let (input, key, _) = toSend[index]
                 switch outcome {
                 case .sent(let providerID):
-                    sent[candidate.key] = providerID
-                    results[input.id] = input.result(
-                        .next, message: "sent \(describe(candidate.message))\(Self.idSuffix(providerID))")
+                    results[input.id] = input.result(.next, message: "sent \(descriptions[index])\(Self.idSuffix(providerID))")
+                    // Recorded before the transport hands over the next message, so a crash can
+                    // repeat at most the one in flight. The message is out: a ledger error must not
+                    // turn into a retry of the step, which would send it again.
+                    do { try await ledger.markSent([key: providerID], now: now) } catch {
+                        logger.warning("could not record a sent delivery", metadata: [
+                            "sequencer.channel": "\(channel)", "sequencer.delivery": "\(key)", "sequencer.error": "\(error)",
+                        ])
+                    }
                 case .permanentFailure(let reason):
-                    failed[candidate.key] = reason
+                    failed[key] = reason
                     results[input.id] = input.result(.fail("\(channel) rejected: \(reason)"))
                 case .temporaryFailure(let reason):
-                    failed[candidate.key] = reason
+                    failed[key] = reason
                     results[input.id] = input.result(.retry("\(channel) not sent: \(reason)"))
                 }
-                logger.debug("delivery", metadata: [
-                    "sequencer.delivery": "\(candidate.key)", "sequencer.outcome": "\(outcome)",
-                ])
+                logger.debug("delivery", metadata: ["sequencer.delivery": "\(key)", "sequencer.outcome": "\(outcome)"])
             }
-            // The messages are out: a ledger error here must not turn into a retry of the batch,
-            // which would send them again once the reservations go stale. The step moves on; only
-            // a failed commit of this tick on top of it reopens the duplicate window.
-            if !sent.isEmpty {
-                do { try await ledger.markSent(sent, now: now) } catch {
-                    logger.warning("could not record sent deliveries", metadata: [
-                        "sequencer.channel": "\(channel)", "sequencer.count": "\(sent.count)",
-                        "sequencer.error": "\(error)",
-                    ])
-                }
+            var stopped: String?
+            do {
+                try await send(toSend.map(\.message), record)
+            } catch {
+                stopped = "\(error)"
+            }
+            for index in toSend.indices where !reported[index] {
+                await record(index, .temporaryFailure(stopped ?? "the transport reported no outcome for this message"))
             }
             if !failed.isEmpty {
                 do { try await ledger.markFailed(failed, now: now) } catch {

@@ -11,22 +11,26 @@ public import Foundation
 ///    ``DeliveryReservation/alreadySent(providerID:)`` and is not sent again; a key reserved
 ///    recently by another sender comes back ``DeliveryReservation/inFlight(since:)`` and the step
 ///    waits until that reservation goes stale;
-/// 2. hand the reserved messages to the transport;
-/// 3. ``markSent(_:now:)`` what the provider accepted, with its id, and ``markFailed(_:now:)``
-///    what it refused, which frees those keys for the retry.
+/// 2. hand the reserved messages to the transport, which reports each outcome as the provider
+///    answers (``EmailTransport/send(_:reporting:)``);
+/// 3. ``markSent(_:now:)`` each accepted message, with its id, **before the transport hands over
+///    the next one** on that connection, and ``markFailed(_:now:)`` what was refused (in one call
+///    at the end), which frees those keys for the retry.
 ///
 /// The engine commits the step's outcome after that. A crash, a failed commit or an expired lease
-/// after step 3 re-runs the visit, finds the key sent, and moves on without sending.
+/// after a message was recorded re-runs the visit, finds the key sent, and moves on without sending.
 ///
 /// **The one window for a duplicate** is between the provider accepting a message and step 3
-/// recording it: the process dies (or the ledger write fails and the tick's commit fails too),
-/// or the connection drops after the message was handed over but before the provider's answer
-/// arrived (SMTP's reply to the final `.`, an HTTP response). After a crash the key stays
-/// reserved, and once the reservation is older than `staleAfter` a re-run sends the message
-/// again; after a lost answer the send counts as a temporary failure and the step's retry sends
-/// it again. HTTP transports pass ``VisitKey/description`` as an idempotency header, which
-/// closes this window at providers that honour one; SMTP has no such mechanism, but both sends
-/// carry the same `Message-ID`.
+/// recording it: the process dies there (or the ledger write fails and the tick's commit fails
+/// too), or the connection drops after the message was handed over but before the provider's
+/// answer arrived (SMTP's reply to the final `.`, an HTTP response). It holds at most the
+/// message in flight on each connection: one for SMTP (messages go one after another), up to
+/// the transport's concurrency for HTTP (`maxConcurrentRequests`), never the rest of a batch.
+/// After a crash the key stays reserved, and once the reservation is older than `staleAfter` a
+/// re-run sends the message again; after a lost answer the send counts as a temporary failure
+/// and the step's retry sends it again. HTTP transports pass ``VisitKey/description`` as an
+/// idempotency header, which closes this window at providers that honour one; SMTP has no such
+/// mechanism, but both sends carry the same `Message-ID`.
 ///
 /// **For a SQL implementation** (one statement per call): the PostgreSQL schema's `deliveries`
 /// table, keyed by `(enrollment_id, step_id, visit)` with `status` (`pending`, `sent`, `failed`),

@@ -13,3 +13,15 @@ public enum DeliveryOutcome: Sendable, Hashable {
     /// error, a timeout).
     case temporaryFailure(String)
 }
+
+extension DeliveryOutcome {
+    /// The outcome of a one-message `send`: its only outcome, or a temporary failure when it
+    /// threw or returned none.
+    static func of(_ send: () async throws -> [DeliveryOutcome]) async -> DeliveryOutcome {
+        do {
+            return try await send().first ?? .temporaryFailure("the transport returned no outcome for this message")
+        } catch {
+            return .temporaryFailure("\(error)")
+        }
+    }
+}

@@ -30,9 +30,33 @@
 /// }
 /// ```
 ///
+/// **Reporting as you go.** ``EmailRunner`` calls ``send(_:reporting:)``, which reports each
+/// message's outcome as soon as the provider answers, and records an accepted message in the
+/// ``DeliveryLedger`` before the next one is handed over; so a crash in the middle of a batch
+/// repeats at most the message in flight, not the whole batch. Its default implementation
+/// calls ``send(_:)`` once per message, which is right for a transport that makes one request
+/// per message anyway; a transport with a batch API implements ``send(_:reporting:)`` itself
+/// (the package's SMTP and HTTP transports do) and reports each outcome as soon as it has it.
+///
 /// A repeated send is possible only in the window described in ``DeliveryLedger``; pass
 /// ``EmailMessage/idempotencyKey`` to a provider that deduplicates, and that window closes too.
 public protocol EmailTransport: Sendable {
     /// Sends a batch; one outcome per message, in order.
     func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome]
+
+    /// Sends a batch, calling `report` with each message's index and outcome as soon as it is
+    /// known, and awaiting it before handing over another message on the same connection.
+    ///
+    /// Report every message once. Throw only when the rest of the batch cannot be handed over;
+    /// messages not reported by then count as temporary failures.
+    func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws
+}
+
+extension EmailTransport {
+    /// Sends each message with its own ``send(_:)`` call and reports its outcome before the next.
+    public func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+        for (index, message) in messages.enumerated() {
+            await report(index, await DeliveryOutcome.of { try await send([message]) })
+        }
+    }
 }

@@ -60,7 +60,7 @@ public struct SMSRunner: TaskRunner {
     /// Builds every message, sends the valid ones in one transport call, and records each send.
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
         let dispatch = DeliveryDispatch(channel: "sms", ledger: ledger, staleAfter: inFlightTimeout, logger: logger)
-        return try await dispatch.run(batch, build: message(for:), send: { try await transport.send($0) }, describe: { message in
+        return try await dispatch.run(batch, build: message(for:), send: { try await transport.send($0, reporting: $1) }, describe: { message in
             "SMS to \(message.to)"
         })
     }

@@ -1,7 +1,8 @@
 /// Hands text messages to an SMS provider. ``SMSRunner`` calls it once per batch.
 ///
 /// The contract is ``EmailTransport``'s: one ``DeliveryOutcome`` per message, in order; throw
-/// only when no message of the batch was handed over.
+/// only when no message of the batch was handed over; ``send(_:reporting:)`` reports each
+/// outcome as soon as it is known, so a crash repeats at most the message in flight.
 ///
 /// The package ships `HTTPSMSTransport` (Twilio-style REST APIs) and `WebhookTransport`
 /// (product `SequencerTransports`). Your own provider:
@@ -18,4 +19,17 @@
 public protocol SMSTransport: Sendable {
     /// Sends a batch; one outcome per message, in order.
     func send(_ messages: [SMSMessage]) async throws -> [DeliveryOutcome]
+
+    /// Sends a batch, reporting each outcome as soon as it is known; see
+    /// ``EmailTransport/send(_:reporting:)``.
+    func send(_ messages: [SMSMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws
+}
+
+extension SMSTransport {
+    /// Sends each message with its own ``send(_:)`` call and reports its outcome before the next.
+    public func send(_ messages: [SMSMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+        for (index, message) in messages.enumerated() {
+            await report(index, await DeliveryOutcome.of { try await send([message]) })
+        }
+    }
 }
