@@ -16,8 +16,40 @@ struct BatchRun {
 
     func run() async throws -> TickReport {
         var state = try await prepare()
-        await runRounds(&state)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await keepLeases() }
+            await runRounds(&state)
+            group.cancelAll()
+        }
         return try await commit(state)
+    }
+
+    /// While the runners run, extends the batch's leases every third of a lease, so a batch that takes
+    /// longer than its lease (a large send) is not taken over by another ticker while this one is
+    /// alive. Fencing still protects against a ticker that died or stalled. Ends when cancelled.
+    private func keepLeases() async {
+        let configuration = sequencer.configuration
+        // A third, so a renewal delayed by a busy machine still lands well before the lease ends.
+        let interval = configuration.leaseDuration / 3
+        let clock = ContinuousClock()
+        let started = clock.now
+        let leases = claimed.map { Lease(id: $0.enrollment.id, fence: $0.fence) }
+        while true {
+            do { try await clock.sleep(for: interval) } catch { return }
+            let elapsed = clock.now - started
+            do {
+                let result = try await sequencer.store.renew(RenewRequest(
+                    owner: configuration.owner, leases: leases, leaseDuration: configuration.leaseDuration,
+                    now: now.addingTimeInterval(elapsed.timeInterval)))
+                sequencer.logger.debug("renewed leases of a running batch", metadata: [
+                    "sequencer.renewed": "\(result.renewed)", "sequencer.lost": "\(result.lost.count)",
+                ])
+            } catch {
+                sequencer.logger.warning("could not renew the leases of a running batch", metadata: [
+                    "sequencer.claimed": "\(leases.count)", "sequencer.error": "\(error)",
+                ])
+            }
+        }
     }
 
     // MARK: Prepare

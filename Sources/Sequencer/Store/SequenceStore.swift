@@ -37,6 +37,11 @@ public protocol SequenceStore: EnrollmentWriter {
     /// and releases their leases. Events of fenced-out enrollments are dropped with them.
     func commit(_ request: CommitRequest) async throws -> CommitResult
 
+    /// Extends the leases of a batch still being processed, so a slow but live ticker keeps its
+    /// work. Only leases still held (same owner, same fence, still active) are extended; the
+    /// others are reported lost, and their commit will be fenced out.
+    func renew(_ request: RenewRequest) async throws -> RenewResult
+
     /// One enrollment, or `nil`.
     func enrollment(_ id: UUID) async throws -> Enrollment?
 
@@ -75,6 +80,51 @@ public struct ClaimRequest: Sendable, Hashable {
         self.limit = limit
         self.owner = owner
         self.leaseDuration = leaseDuration
+    }
+}
+
+/// A lease on one enrollment: its id and the fencing token the lease was taken with.
+public struct Lease: Sendable, Hashable {
+    public var id: UUID
+    public var fence: Int64
+
+    public init(id: UUID, fence: Int64) {
+        self.id = id
+        self.fence = fence
+    }
+}
+
+/// What a ticker asks when it extends the leases of a batch it is still working on (see
+/// ``SequenceStore/renew(_:)``).
+public struct RenewRequest: Sendable, Hashable {
+    /// The owner the leases were claimed by.
+    public var owner: String
+    public var leases: [Lease]
+    /// The new lease runs this long from now. Database stores measure it with database time.
+    public var leaseDuration: Duration
+    /// The current time on the tick's clock (the tick's `now` plus the time the batch has run),
+    /// for stores that measure leases with it (``InMemoryStore``).
+    public var now: Date
+
+    public init(owner: String, leases: [Lease], leaseDuration: Duration, now: Date) {
+        self.owner = owner
+        self.leases = leases
+        self.leaseDuration = leaseDuration
+        self.now = now
+    }
+}
+
+/// What ``SequenceStore/renew(_:)`` did.
+public struct RenewResult: Sendable, Hashable {
+    /// Leases extended.
+    public var renewed: Int
+    /// Enrollments whose lease was no longer this owner's (taken over after it expired, or
+    /// changed by the host): their outcome will be fenced out.
+    public var lost: [UUID]
+
+    public init(renewed: Int, lost: [UUID]) {
+        self.renewed = renewed
+        self.lost = lost
     }
 }
 
