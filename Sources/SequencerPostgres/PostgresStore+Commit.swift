@@ -14,6 +14,7 @@ extension PostgresStore {
     /// transaction: a commit is all or nothing.
     public func commit(_ request: CommitRequest) async throws -> CommitResult {
         guard !request.outcomes.isEmpty else { return CommitResult(applied: 0, fencedOut: []) }
+        for outcome in request.outcomes { try outcome.enrollment.checkDates() }
         let query = commitQuery(request)
         return try await withStoreErrors("commit \(request.outcomes.count) outcome(s)") {
             var applied = Set<UUID>()

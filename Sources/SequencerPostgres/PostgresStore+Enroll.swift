@@ -12,6 +12,7 @@ extension PostgresStore {
     /// keys finishes the job without duplicates.
     public func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] {
         guard !enrollments.isEmpty else { return [] }
+        for e in enrollments { try e.checkDates() }
         return try await withStoreErrors("enroll \(enrollments.count) subject(s)") {
             try await client.withConnection { connection in
                 try await self.enrollBatches(enrollments, on: connection)
@@ -23,6 +24,7 @@ extension PostgresStore {
     /// (see ``transaction(on:)``).
     func enroll(_ enrollments: [Enrollment], on connection: PostgresConnection) async throws -> [EnrollResult] {
         guard !enrollments.isEmpty else { return [] }
+        for e in enrollments { try e.checkDates() }
         return try await withStoreErrors("enroll \(enrollments.count) subject(s)") {
             try await enrollBatches(enrollments, on: connection)
         }

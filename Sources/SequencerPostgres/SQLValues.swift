@@ -17,8 +17,13 @@ struct SQLTimestamp: PostgresNonThrowingEncodable, PostgresDecodable {
     private static let epochOffset: Int64 = 31_622_400
 
     /// Microseconds since 2000-01-01 00:00 UTC, rounded to the nearest.
+    ///
+    /// Stores check every date against `Limits.dates` before they write it; a date outside them
+    /// (or NaN) that reached here anyway is clamped to PostgreSQL's own range rather than trap.
     var microseconds: Int64 {
-        let seconds = date.timeIntervalSinceReferenceDate
+        let raw = date.timeIntervalSinceReferenceDate
+        // PostgreSQL's timestamptz range: 4713 BC to 294276 AD, about ±9.2e12 s around 2000.
+        let seconds = raw.isNaN ? 0 : min(max(raw, -210_000_000_000), 9_200_000_000_000)
         let whole = seconds.rounded(.down)
         let fraction = seconds - whole  // x - floor(x) is exact for every finite double
         return (Int64(whole) + Self.epochOffset) * 1_000_000 + Int64((fraction * 1_000_000).rounded())

@@ -32,11 +32,6 @@ public enum LedgerConformance {
         return (0..<n).map { DeliveryKey(enrollmentID: id, step: "step-\($0)", visit: visit) }
     }
 
-    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, file: String = #fileID,
-                       line: Int = #line) throws {
-        try StoreConformance.expect(condition, message(), file: file, line: line)
-    }
-
     static func reserveOnce(_ ledger: any DeliveryLedger) async throws {
         let k = keys(3)
         let first = try await ledger.reserve(k + [k[0]], channel: "email", now: t0, staleAfter: .seconds(300))

@@ -36,6 +36,8 @@ public enum StoreConformance {
         Check(name: "pause, resume and cancel follow the status rules", body: statusRules),
         Check(name: "context merges deeply, makes the enrollment due, and survives commits", body: contextMerge),
         Check(name: "bulk enroll keeps request order and reports existing keys", body: bulkEnroll),
+        Check(name: "renew extends live leases only, and a renewed lease is not claimed", body: renewExtendsLiveLeases),
+        Check(name: "dates outside the calendar are refused by enroll and commit", body: datesOutOfRange),
     ]
 
     // MARK: Fixtures
@@ -56,11 +58,6 @@ public enum StoreConformance {
         -> [ClaimedEnrollment]
     {
         try await store.claim(ClaimRequest(now: now, limit: limit, owner: owner, leaseDuration: .seconds(60)))
-    }
-
-    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, file: String = #fileID,
-                       line: Int = #line) throws {
-        if !condition { throw ConformanceFailure(message: message(), file: file, line: line) }
     }
 
     // MARK: Checks
@@ -182,6 +179,66 @@ public enum StoreConformance {
         try expect(try await store.history(of: e.id).map(\.kind) == [.enrolled], "its events are dropped")
     }
 
+    static func renewExtendsLiveLeases(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        _ = try await store.enroll([newEnrollment("kept"), newEnrollment("changed"), newEnrollment("taken")])
+        // A lease of zero seconds is expired at once (on either clock): without a renewal, the next
+        // claim takes it.
+        let claimed = try await store.claim(ClaimRequest(now: t0, limit: 10, owner: "slow", leaseDuration: .zero))
+        try expect(claimed.count == 3, "three claimed")
+        let byName = Dictionary(uniqueKeysWithValues: claimed.map { ($0.enrollment.subject, $0) })
+        _ = try await store.change(byName["changed"]!.enrollment.id, .pause, now: t0)
+        let stolen = [Lease(id: byName["taken"]!.enrollment.id, fence: byName["taken"]!.fence - 1)]
+
+        let result = try await store.renew(RenewRequest(
+            owner: "slow", leases: [Lease(id: byName["kept"]!.enrollment.id, fence: byName["kept"]!.fence),
+                                    Lease(id: byName["changed"]!.enrollment.id, fence: byName["changed"]!.fence)] + stolen,
+            leaseDuration: .seconds(3_600), now: t0))
+        try expect(result.renewed == 1, "only the live lease is renewed, got \(result.renewed)")
+        try expect(Set(result.lost) == [byName["changed"]!.enrollment.id, byName["taken"]!.enrollment.id],
+                   "the paused enrollment and the stale fence are lost")
+        let wrongOwner = try await store.renew(RenewRequest(
+            owner: "someone-else", leases: [Lease(id: byName["kept"]!.enrollment.id, fence: byName["kept"]!.fence)],
+            leaseDuration: .seconds(3_600), now: t0))
+        try expect(wrongOwner.renewed == 0, "another owner cannot renew it")
+
+        let again = try await store.claim(ClaimRequest(now: t0.addingTimeInterval(60), limit: 10, owner: "fast",
+                                                       leaseDuration: .seconds(60)))
+        try expect(again.map(\.enrollment.subject) == ["taken"],
+                   "the renewed lease is kept; the unrenewed one is taken, got \(again.map(\.enrollment.subject))")
+        var done = byName["kept"]!.enrollment
+        done.nextRunAt = t0.addingTimeInterval(86_400)
+        let commit = try await store.commit(CommitRequest(
+            owner: "slow", outcomes: [CommitRequest.Outcome(enrollment: done, fence: byName["kept"]!.fence)], events: []))
+        try expect(commit.applied == 1, "the renewed batch commits")
+    }
+
+    static func datesOutOfRange(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        for bad in [Date(timeIntervalSince1970: .nan), Date(timeIntervalSince1970: 1e13), Date(timeIntervalSince1970: -1e13)] {
+            var e = newEnrollment("bad")
+            e.nextRunAt = bad
+            do {
+                _ = try await store.enroll([newEnrollment("good"), e])
+                throw ConformanceFailure("an enrollment due at \(bad.timeIntervalSince1970) was stored")
+            } catch let error as SequencerError {
+                try expect(error.code == .outOfRange && error.field == "nextRunAt", "enroll: \(error)")
+            }
+        }
+        try expect(try await claim(store).isEmpty, "nothing of the refused calls was stored")
+        _ = try await store.enroll([newEnrollment("u")])
+        let claimed = try await claim(store)
+        var e = claimed[0].enrollment
+        e.nextRunAt = Date(timeIntervalSince1970: .infinity)
+        do {
+            _ = try await store.commit(CommitRequest(owner: "owner-1", outcomes: [.init(enrollment: e, fence: claimed[0].fence)],
+                                                     events: []))
+            throw ConformanceFailure("a commit with an infinite due time was stored")
+        } catch let error as SequencerError {
+            try expect(error.code == .outOfRange && error.field == "nextRunAt", "commit: \(error)")
+        }
+    }
+
     static func changeFencesOut(_ store: any SequenceStore) async throws {
         _ = try await store.saveDefinition(definition)
         _ = try await store.enroll([newEnrollment("u")])
@@ -255,11 +312,3 @@ public enum StoreConformance {
     }
 }
 
-/// A failed ``StoreConformance`` or ``LedgerConformance`` check.
-public struct ConformanceFailure: Error, CustomStringConvertible {
-    public let message: String
-    /// The check's source file (`#fileID`), e.g. `SequencerTesting/LedgerConformance.swift`.
-    public let file: String
-    public let line: Int
-    public var description: String { "conformance check failed (\(file):\(line)): \(message)" }
-}

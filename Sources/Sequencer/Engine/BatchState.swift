@@ -150,16 +150,30 @@ struct BatchState {
     }
 
     /// Stays on the step until `until` (at least ``Sequencer/Configuration/yieldDelay`` from now),
-    /// or for ``Sequencer/Configuration/noopInterval`` without a date.
+    /// or for ``Sequencer/Configuration/noopInterval`` without a date. A wake time that is not a
+    /// date (NaN) retries the step; one after ``Limits/dates`` fails it, saying so.
     mutating func wait(_ i: Int, until: Date?, message: String?) {
-        let minimum = now.addingTimeInterval(configuration.yieldDelay.timeInterval)
-        let wake = until.map { max($0, minimum) } ?? now.addingTimeInterval(configuration.noopInterval.timeInterval)
+        if let until, until.timeIntervalSinceReferenceDate.isNaN {
+            retry(i, "the runner answered noop(until:) with a wake time that is not a date")
+            return
+        }
+        if let until, until > Limits.dates.upperBound {
+            fail(i, "the wait would end at \(Limits.describe(until)), after 9999-12-31T23:59:59Z, the last date Sequencer stores")
+            return
+        }
+        let minimum = later(by: configuration.yieldDelay.timeInterval)
+        let wake = until.map { max($0, minimum) } ?? later(by: configuration.noopInterval.timeInterval)
         if wake != items[i].initialNextRunAt || items[i].stepsRun > 1 {
             append(i, .waiting, to: items[i].enrollment.stepID, message: message ?? "until \(ConfigReader.format(wake))")
         }
         items[i].enrollment.nextRunAt = wake
         items[i].enrollment.updatedAt = now
         report.waiting += 1
+    }
+
+    /// `now` plus `seconds`, no later than the last date Sequencer stores.
+    private func later(by seconds: Double) -> Date {
+        min(now.addingTimeInterval(seconds), Limits.dates.upperBound)
     }
 
     /// Counts a failed attempt and schedules the next with backoff, or fails after the last.
@@ -172,11 +186,11 @@ struct BatchState {
             return
         }
         let delay = policy.delay(forRetry: attempts)
-        items[i].enrollment.nextRunAt = now.addingTimeInterval(delay)
+        items[i].enrollment.nextRunAt = later(by: delay)
         items[i].enrollment.lastError = reason
         items[i].enrollment.updatedAt = now
         append(i, .retrying, to: items[i].enrollment.stepID,
-               message: "attempt \(attempts) failed: \(reason); retrying in \(Int(delay.rounded()))s")
+               message: "attempt \(attempts) failed: \(reason); retrying in \(ConfigReader.format(delay.rounded()))s")
         report.retried += 1
     }
 
@@ -194,7 +208,7 @@ struct BatchState {
     /// Ends the enrollment's turn after it used its step budget; it is due again after
     /// ``Sequencer/Configuration/yieldDelay``.
     mutating func yield(_ i: Int) {
-        items[i].enrollment.nextRunAt = now.addingTimeInterval(configuration.yieldDelay.timeInterval)
+        items[i].enrollment.nextRunAt = later(by: configuration.yieldDelay.timeInterval)
         append(i, .budgetExhausted, to: items[i].enrollment.stepID,
                message: "used its budget of \(configuration.stepBudget) steps; resumes next tick")
         report.budgetExhausted += 1

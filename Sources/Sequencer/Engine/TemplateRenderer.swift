@@ -58,6 +58,46 @@ public enum TemplateRenderer {
     }
 
     private static let cache = TemplateCache()
+
+    /// Why a template is refused before swift-mustache parses it: sections nested deeper than
+    /// ``Limits/maximumTemplateDepth`` (the parser and renderer recurse once per level, so a
+    /// template nesting thousands of sections would overflow the stack), or a set-delimiter tag
+    /// (`{{=<% %>=}}`), which would hide nesting from this check.
+    struct NestingError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Refuses a template nested deeper than ``Limits/maximumTemplateDepth`` or changing its delimiters.
+    static func checkNesting(_ template: String) throws(NestingError) {
+        var depth = 0
+        var deepest = 0
+        let bytes = Array(template.utf8)
+        var i = 0
+        while i + 2 < bytes.count {
+            guard bytes[i] == UInt8(ascii: "{"), bytes[i + 1] == UInt8(ascii: "{") else {
+                i += 1
+                continue
+            }
+            var j = i + 2
+            while j < bytes.count, bytes[j] == UInt8(ascii: " ") { j += 1 }
+            guard j < bytes.count else { break }
+            switch bytes[j] {
+            case UInt8(ascii: "#"), UInt8(ascii: "^"), UInt8(ascii: "$"), UInt8(ascii: "<"):
+                depth += 1
+                deepest = max(deepest, depth)
+            case UInt8(ascii: "/"):
+                depth = max(0, depth - 1)
+            case UInt8(ascii: "="):
+                throw NestingError(description: "set-delimiter tags ({{=…=}}) are not supported")
+            default:
+                break
+            }
+            if deepest > Limits.maximumTemplateDepth {
+                throw NestingError(description: "sections are nested deeper than \(Limits.maximumTemplateDepth) levels")
+            }
+            i = j + 1
+        }
+    }
 }
 
 private final class TemplateCache: Sendable {
@@ -66,6 +106,7 @@ private final class TemplateCache: Sendable {
     func template(for text: String, html: Bool) throws -> MustacheTemplate {
         let key = html ? "h:" + text : "t:" + text
         if let hit = templates.withLock({ $0[key] }) { return hit }
+        try TemplateRenderer.checkNesting(text)
         let parsed = try MustacheTemplate(string: html ? text : "{{% CONTENT_TYPE: TEXT}}" + text)
         templates.withLock {
             if $0.count > 10_000 { $0.removeAll(keepingCapacity: true) }

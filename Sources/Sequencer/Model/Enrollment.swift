@@ -67,6 +67,17 @@ public struct Enrollment: Sendable, Hashable, Codable, Identifiable {
     }
 }
 
+extension Enrollment {
+    /// Refuses an enrollment whose dates fall outside ``Limits/dates`` (or are NaN), naming the
+    /// field: what stores check before writing, so a cursor built by hand cannot trap a conversion.
+    package func checkDates() throws(SequencerError) {
+        for (field, date) in [("nextRunAt", nextRunAt), ("stepEnteredAt", stepEnteredAt), ("createdAt", createdAt),
+                              ("updatedAt", updatedAt)] {
+            if let date { try Limits.check(date, field: field, sequence: sequenceName) }
+        }
+    }
+}
+
 /// One line of an enrollment's history. Events are append-only.
 public struct HistoryEvent: Sendable, Hashable, Codable {
     /// What happened.

@@ -9,7 +9,9 @@ extension UUID {
     /// opens `/dev/urandom` for every id.
     public static func version7(at date: Date = Date()) -> UUID {
         var random = SystemRandomNumberGenerator()
-        let millis = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        // 48 bits of milliseconds reach the year 10889; a date outside them (or NaN) is clamped.
+        let raw = date.timeIntervalSince1970 * 1000
+        let millis = raw.isNaN ? 0 : UInt64(min(max(0, raw), 281_474_976_710_655))
         let high = random.next() as UInt64
         let low = random.next() as UInt64
         var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)

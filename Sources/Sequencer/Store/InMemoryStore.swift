@@ -51,7 +51,8 @@ public final class InMemoryStore: SequenceStore {
     }
 
     public func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] {
-        state.withLock { state in
+        for e in enrollments { try e.checkDates() }
+        return state.withLock { state in
             enrollments.map { e in
                 if let key = e.idempotencyKey {
                     let compound = Self.key(e.sequenceName, key)
@@ -74,6 +75,11 @@ public final class InMemoryStore: SequenceStore {
         let leaseEnd = request.now.addingTimeInterval(request.leaseDuration.timeInterval)
         return state.withLock { state in
             var claimed: [ClaimedEnrollment] = []
+            defer {
+                // Picked up again if the lease expires uncommitted; scheduled after the loop, so a
+                // lease that has already ended (a zero lease) is not taken twice by this claim.
+                for claim in claimed { state.schedule(claim.enrollment.id, at: leaseEnd) }
+            }
             while claimed.count < request.limit, let (date, id) = state.due.popIfDue(request.now) {
                 guard var record = state.records[id], record.enrollment.status == .active,
                       let nextRunAt = record.enrollment.nextRunAt, nextRunAt <= request.now
@@ -84,7 +90,6 @@ public final class InMemoryStore: SequenceStore {
                 record.leaseOwner = request.owner
                 record.leaseExpiry = leaseEnd
                 state.records[id] = record
-                state.schedule(id, at: leaseEnd)  // picked up again if this lease expires uncommitted
                 claimed.append(ClaimedEnrollment(enrollment: record.enrollment, fence: record.fence))
             }
             return claimed
@@ -92,7 +97,8 @@ public final class InMemoryStore: SequenceStore {
     }
 
     public func commit(_ batch: CommitRequest) async throws -> CommitResult {
-        state.withLock { state in
+        for outcome in batch.outcomes { try outcome.enrollment.checkDates() }
+        return state.withLock { state in
             var fencedOut: [UUID] = []
             var applied = Set<UUID>()
             for outcome in batch.outcomes {
@@ -116,6 +122,25 @@ public final class InMemoryStore: SequenceStore {
                 state.events[event.enrollmentID, default: []].append(event)
             }
             return CommitResult(applied: applied.count, fencedOut: fencedOut)
+        }
+    }
+
+    public func renew(_ request: RenewRequest) async throws -> RenewResult {
+        let leaseEnd = request.now.addingTimeInterval(request.leaseDuration.timeInterval)
+        return state.withLock { state in
+            var lost: [UUID] = []
+            for lease in request.leases {
+                guard var record = state.records[lease.id], record.fence == lease.fence,
+                      record.leaseOwner == request.owner, record.enrollment.status == .active
+                else {
+                    lost.append(lease.id)
+                    continue
+                }
+                record.leaseExpiry = leaseEnd
+                state.records[lease.id] = record
+                state.schedule(lease.id, at: leaseEnd)
+            }
+            return RenewResult(renewed: request.leases.count - lost.count, lost: lost)
         }
     }
 

@@ -1,0 +1,72 @@
+public import Foundation
+import Logging
+
+extension Sequencer {
+    /// Tuning for ticks. Every field has a default.
+    public struct Configuration: Sendable {
+        /// Enrollments leased per claim. Default 500.
+        public var batchSize: Int = 500
+        /// Claim-process-commit rounds one tick may run before returning. Default 20.
+        public var maxBatchesPerTick: Int = 20
+        /// Steps one enrollment may run in one tick; one that uses them all (a GoTo loop)
+        /// yields and is due again after ``yieldDelay``. Default 100.
+        public var stepBudget: Int = 100
+        /// How long a claim is leased; an enrollment whose ticker died is picked up after this. Default 60 s.
+        public var leaseDuration: Duration = .seconds(60)
+        /// How thrown runner errors are retried.
+        public var retry = RetryPolicy()
+        /// When a runner returns ``RunnerAction/noop`` without a date, look again after this. Default 5 minutes.
+        public var noopInterval: Duration = .seconds(300)
+        /// How long an enrollment that used its step budget waits before it is due again. Default 1 s.
+        public var yieldDelay: Duration = .seconds(1)
+        /// The time zone used when neither the context nor the sequence names one. Default UTC.
+        public var defaultTimeZone: TimeZone = TimeZone(identifier: "UTC")!
+        /// This ticker's lease owner name. Default: host name, process id and a random suffix.
+        public var owner: String = Configuration.defaultOwner()
+        /// The sizes Sequencer accepts for contexts, definitions and configs (see ``Limits``).
+        public var limits = Limits()
+
+        public init() {}
+
+        /// This configuration with every value brought into its working range, and a note for
+        /// each one that was out of it: a batch size of 1 to 10,000, at least one batch per tick
+        /// and one step per budget, a lease of 1 ms to 1 day, delays of 0 to 10 years, at least one
+        /// attempt and a jitter of 0 to 1. ``Sequencer/init(store:runners:configuration:logger:)``
+        /// applies it (logging each note as a warning), so no setting can trap or stall a tick.
+        func sanitized() -> (Configuration, notes: [String]) {
+            var c = self
+            var notes: [String] = []
+            func clamp<T: Comparable>(_ value: inout T, _ range: ClosedRange<T>, _ name: String) {
+                let clamped = min(max(value, range.lowerBound), range.upperBound)
+                if clamped != value {
+                    notes.append("\(name) \(value) is outside \(range.lowerBound)...\(range.upperBound); using \(clamped)")
+                    value = clamped
+                }
+            }
+            let tenYears = Duration.seconds(10 * 366 * 86_400)
+            clamp(&c.batchSize, 1...10_000, "batchSize")
+            clamp(&c.maxBatchesPerTick, 1...1_000_000, "maxBatchesPerTick")
+            clamp(&c.stepBudget, 1...1_000_000, "stepBudget")
+            clamp(&c.leaseDuration, .milliseconds(1)...(.seconds(86_400)), "leaseDuration")
+            clamp(&c.noopInterval, .zero...tenYears, "noopInterval")
+            clamp(&c.yieldDelay, .zero...tenYears, "yieldDelay")
+            clamp(&c.retry.maxAttempts, 1...1_000_000, "retry.maxAttempts")
+            clamp(&c.retry.baseDelay, .zero...tenYears, "retry.baseDelay")
+            clamp(&c.retry.maxDelay, .zero...tenYears, "retry.maxDelay")
+            if !(0...1).contains(c.retry.jitter) {
+                notes.append("retry.jitter \(c.retry.jitter) is outside 0...1; using 0.2")
+                c.retry.jitter = 0.2
+            }
+            clamp(&c.limits.maximumContextBytes, 2...(1 << 30), "limits.maximumContextBytes")
+            clamp(&c.limits.maximumDefinitionBytes, 2...(1 << 30), "limits.maximumDefinitionBytes")
+            clamp(&c.limits.maximumConfigBytes, 2...(1 << 30), "limits.maximumConfigBytes")
+            clamp(&c.limits.maximumSteps, 1...1_000_000, "limits.maximumSteps")
+            return (c, notes)
+        }
+
+        static func defaultOwner() -> String {
+            let info = ProcessInfo.processInfo
+            return "\(info.hostName)-\(info.processIdentifier)-\(UUID().uuidString.prefix(8).lowercased())"
+        }
+    }
+}
