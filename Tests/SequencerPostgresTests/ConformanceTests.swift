@@ -18,3 +18,12 @@ struct LedgerConformanceTests {
         try await withStore { store in try await check.run(store) }
     }
 }
+
+/// Hostile input through the engine against PostgresStore (which is also its own ledger).
+@Suite("PostgresStore against hostile input")
+struct RobustnessTests {
+    @Test("hostile input", .timeLimit(.minutes(1)), arguments: RobustnessChecks.checks)
+    func robustness(_ check: RobustnessChecks.Check) async throws {
+        try await withStore { store in try await check.run(store, ledger: store) }
+    }
+}

@@ -15,6 +15,11 @@ struct InMemoryStoreTests {
         try await check.run(InMemoryDeliveryLedger())
     }
 
+    @Test("hostile input", .timeLimit(.minutes(1)), arguments: RobustnessChecks.checks)
+    func robustness(_ check: RobustnessChecks.Check) async throws {
+        try await check.run(InMemoryStore(), ledger: InMemoryDeliveryLedger())
+    }
+
     @Test func expiredLeaseIsClaimedAgainButNotBefore() async throws {
         let store = InMemoryStore()
         _ = try await store.saveDefinition(SequenceDefinition(name: "s", steps: [Step(id: "a", runner: "GoTo", config: ["target": "$end"])]))

@@ -72,8 +72,8 @@ func Sources_Sequencer_Messaging_PhoneNumber_swift_7() async throws {
     try PhoneNumber("+44 20 7946 0958").e164   // "+442079460958"
 }
 
-// Sources/Sequencer/Messaging/SMSTransport.swift:9
-func Sources_Sequencer_Messaging_SMSTransport_swift_9() async throws {
+// Sources/Sequencer/Messaging/SMSTransport.swift:10
+func Sources_Sequencer_Messaging_SMSTransport_swift_10() async throws {
     struct MySMS: SMSTransport {
         let api: MyProviderClient
         func send(_ messages: [SMSMessage]) async throws -> [DeliveryOutcome] {
@@ -122,6 +122,12 @@ func Sources_Sequencer_Runners_TypedTaskRunner_swift_10() async throws {
             return input.result(.next)
         }
     }
+}
+
+// Sources/Sequencer/Store/EnrollmentChange.swift:8
+func Sources_Sequencer_Store_EnrollmentChange_swift_8() async throws {
+    try await store.change(id, .mergeContext(["plan": "pro"]), now: Date())
+    try await store.change(id, .pause, now: Date())
 }
 
 // Sources/Sequencer/Store/EnrollmentWriter.swift:11
@@ -175,6 +181,13 @@ func Sources_SequencerPostgres_PostgresStore_swift_24() async throws {
 // Sources/SequencerTesting/LedgerConformance.swift:6
 @Test(arguments: LedgerConformance.checks)
 func ledger(_ check: LedgerConformance.Check) async throws { try await check.run(MyLedger()) }
+
+// Sources/SequencerTesting/RobustnessChecks.swift:11
+@Test(arguments: RobustnessChecks.checks)
+func robustness(_ check: RobustnessChecks.Check) async throws {
+    let store = InMemoryStore()
+    try await check.run(store, ledger: InMemoryDeliveryLedger())
+}
 
 // Sources/SequencerTesting/SimulatedTime.swift:16
 func Sources_SequencerTesting_SimulatedTime_swift_16() async throws {

@@ -35,8 +35,8 @@ func README_md_27() async throws {
     let report = try await sequencer.tick()      // call from your own timer, e.g. every second
 }
 
-// README.md:87
-func README_md_87() async throws {
+// README.md:88
+func README_md_88() async throws {
     let drip = SequenceDefinition(name: "trial-onboarding", version: 1, timeZone: "America/New_York") {
         Step(id: "welcome", runner: "Email", config: ["from": "hi@example.com", "to": ["{{email}}"],
                                                       "subject": "Welcome, {{name}}", "text": "…"])
@@ -50,8 +50,8 @@ func README_md_87() async throws {
     }
 }
 
-// README.md:106
-func README_md_106() async throws {
+// README.md:107
+func README_md_107() async throws {
     do {
         try await sequencer.register(drip)          // or: register(json: text)
     } catch let error as SequencerError {
@@ -59,8 +59,8 @@ func README_md_106() async throws {
     }
 }
 
-// README.md:121
-func README_md_121() async throws {
+// README.md:122
+func README_md_122() async throws {
     let id = try await sequencer.enroll("user-42", in: "trial-onboarding",
                                         context: ["email": "ada@example.com", "name": "Ada", "plan": "trial"],
                                         idempotencyKey: "signup-42")
@@ -68,16 +68,16 @@ func README_md_121() async throws {
                                          in: "trial-onboarding")                      // bulk, batched
 }
 
-// README.md:137
-func README_md_137() async throws {
+// README.md:138
+func README_md_138() async throws {
     while !Task.isCancelled {
         let report = try await sequencer.tick()       // claims due enrollments, runs steps, commits
         try await Task.sleep(for: .seconds(1))
     }
 }
 
-// README.md:149
-func README_md_149() async throws {
+// README.md:150
+func README_md_150() async throws {
     try await sequencer.updateContext(id, merging: ["plan": "pro"])   // goals are re-checked next tick
     try await sequencer.pause(id); try await sequencer.resume(id)
     try await sequencer.cancel(id)
@@ -85,8 +85,8 @@ func README_md_149() async throws {
     let history = try await sequencer.history(of: id)                 // every transition, with messages
 }
 
-// README.md:162
-func README_md_162() async throws {
+// README.md:163
+func README_md_163() async throws {
     struct SlackRunner: TaskRunner {
         let name = "Slack"
         let client: SlackClient
@@ -101,8 +101,8 @@ func README_md_162() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [SlackRunner(client: slack)])
 }
 
-// README.md:200
-func README_md_200() async throws {
+// README.md:201
+func README_md_201() async throws {
     struct Webhook: TypedTaskRunner {
         struct Config: Decodable, Sendable { var url: String }
         let name = "Webhook"
@@ -113,8 +113,8 @@ func README_md_200() async throws {
     }
 }
 
-// README.md:382
-func README_md_382() async throws {
+// README.md:422
+func README_md_422() async throws {
 
     let client = PostgresClient(
         configuration: .init(host: "db.internal", username: "app", password: secret, database: "app", tls: .disable),
@@ -134,8 +134,8 @@ func README_md_382() async throws {
     }
 }
 
-// README.md:427
-func README_md_427() async throws {
+// README.md:467
+func README_md_467() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -143,7 +143,7 @@ func README_md_427() async throws {
     }
 }
 
-// README.md:545
+// README.md:587
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -153,8 +153,8 @@ func README_md_427() async throws {
     // …
 }
 
-// README.md:579
-func README_md_579() async throws {
+// README.md:621
+func README_md_621() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -164,8 +164,8 @@ func README_md_579() async throws {
     ])
 }
 
-// README.md:651
-func README_md_651() async throws {
+// README.md:693
+func README_md_693() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -178,8 +178,8 @@ func README_md_651() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:693
-func README_md_693() async throws {
+// README.md:735
+func README_md_735() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -190,15 +190,15 @@ func README_md_693() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:714
-func README_md_714() async throws {
+// README.md:756
+func README_md_756() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:738
-func README_md_738() async throws {
+// README.md:780
+func README_md_780() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
