@@ -73,6 +73,8 @@ def render(entries):
         "import SequencerPostgresTesting",
         "import SequencerTesting",
         "import SequencerTransports",
+        "import ServiceLifecycle",
+        "import UnixSignals",
         "import Testing",
         "",
     ]

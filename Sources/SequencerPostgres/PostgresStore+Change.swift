@@ -7,7 +7,9 @@ extension PostgresStore {
     /// Applies a host change under a row lock; see ``Sequencer/EnrollmentWriter/change(_:_:now:)``.
     ///
     /// In one transaction: `SELECT … FOR UPDATE`, ``Sequencer/EnrollmentChange/apply(to:now:)``,
-    /// an update that bumps the fencing token and releases the lease, and the history event.
+    /// an update that bumps the fencing token and releases the lease, and the history event;
+    /// for a change that makes the enrollment due (a context update, a resume), a `pg_notify`
+    /// that running services receive when the transaction commits.
     public func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
         try await withStoreErrors("change enrollment \(id)") {
             try await client.withTransaction(logger: logger) { connection in
@@ -45,6 +47,10 @@ extension PostgresStore {
             history AS (\(insert: [event], into: tables.events, onlyFor: "changed"))
             SELECT id FROM changed
             """, logger: logger).collect()
+        if change.makesDue && enrollment.status == .active {
+            // Delivered when the transaction commits: running services tick at once.
+            _ = try await connection.query("SELECT pg_notify(\(tables.channel), '')", logger: logger).collect()
+        }
         logger.debug("changed enrollment", metadata: [
             "sequencer.enrollment": "\(id)", "sequencer.event": "\(event.kind.rawValue)",
         ])

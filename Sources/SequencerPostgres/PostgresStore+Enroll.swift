@@ -7,7 +7,8 @@ extension PostgresStore {
     ///
     /// Any number of requests: they are written in batches of ``Configuration/enrollBatchSize``,
     /// each one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (with its `enrolled`
-    /// history events) plus one `SELECT` for keys that already existed. Each batch is atomic;
+    /// history events, and one `pg_notify` telling running services that work is due) plus one
+    /// `SELECT` for keys that already existed. Each batch is atomic;
     /// a failure part-way leaves earlier batches stored, and repeating the call with the same
     /// keys finishes the job without duplicates.
     public func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] {
@@ -63,10 +64,13 @@ extension PostgresStore {
                 FROM \(unnest: inserted, of: batch) WITH ORDINALITY AS u(\(unescaped: names), ord)
                 ORDER BY u.ord
                 ON CONFLICT (sequence_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING id
+                RETURNING id, status
             ),
-            history AS (\(insert: enrolled, into: tables.events, onlyFor: "created"))
-            SELECT id FROM created
+            history AS (\(insert: enrolled, into: tables.events, onlyFor: "created")),
+            woken AS (
+                SELECT pg_notify(\(tables.channel), '') FROM (SELECT 1 FROM created WHERE status = 'active' LIMIT 1) AS due
+            )
+            SELECT id FROM created, (SELECT count(*) FROM woken) AS notified
             """
         var created = Set<UUID>()
         created.reserveCapacity(batch.count)

@@ -7,8 +7,12 @@ extension PostgresStore {
         let events: String
         let deliveries: String
         let migrations: String
+        /// The `LISTEN`/`NOTIFY` channel on which statements that make an enrollment due now tell
+        /// running services: `<schema>_due`, cut to PostgreSQL's 63-byte identifiers.
+        let channel: String
 
         init(schema: String) {
+            channel = String(schema.prefix(59)) + "_due"
             self.schema = "\"\(schema)\""
             definitions = "\"\(schema)\".definitions"
             enrollments = "\"\(schema)\".enrollments"

@@ -27,12 +27,14 @@ public final class ThrowawayPostgres: Sendable {
     /// The directory holding the cluster (`data/`), its socket and its log (`server.log`).
     public let directory: String
     private let binDirectory: String
+    private let options: String
 
-    private init(url: String, port: Int, directory: String, binDirectory: String) {
+    private init(url: String, port: Int, directory: String, binDirectory: String, options: String) {
         self.url = url
         self.port = port
         self.directory = directory
         self.binDirectory = binDirectory
+        self.options = options
     }
 
     /// Creates and starts a cluster. Takes a second or two.
@@ -63,7 +65,7 @@ public final class ThrowawayPostgres: Sendable {
                     continue
                 }
                 let server = ThrowawayPostgres(url: "postgres://postgres@127.0.0.1:\(port)/postgres", port: port,
-                                               directory: directory, binDirectory: bin)
+                                               directory: directory, binDirectory: bin, options: options)
                 try server.launchWatchdog(asPostgres: asPostgres)
                 return server
             }
@@ -80,6 +82,27 @@ public final class ThrowawayPostgres: Sendable {
         _ = try await Self.run([binDirectory + "/pg_ctl", "-D", directory + "/data", "-m", "fast", "-w", "stop"],
                                asPostgres: asPostgres)
         try FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// How ``stopServer(_:)`` shuts the server down (`pg_ctl stop -m`).
+    public enum ShutdownMode: String, Sendable {
+        /// Rolls back open transactions and disconnects clients, then shuts down cleanly.
+        case fast
+        /// Stops at once, as a crash would; the next start recovers from the WAL.
+        case immediate
+    }
+
+    /// Stops the server but keeps its data, so ``startServer()`` brings it back: for tests of what
+    /// clients do while the database is down.
+    public func stopServer(_ mode: ShutdownMode = .fast) async throws {
+        _ = try await Self.run([binDirectory + "/pg_ctl", "-D", directory + "/data", "-m", mode.rawValue, "-w", "stop"],
+                               asPostgres: geteuid() == 0)
+    }
+
+    /// Starts the server again after ``stopServer(_:)``, on the same port.
+    public func startServer() async throws {
+        _ = try await Self.run([binDirectory + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log",
+                                "-w", "-t", "60", "-o", options, "start"], asPostgres: geteuid() == 0)
     }
 
     /// Stops and removes the cluster once this process is gone, whatever way it ends.
@@ -116,7 +139,7 @@ public final class ThrowawayPostgres: Sendable {
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else

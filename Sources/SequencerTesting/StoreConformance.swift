@@ -38,6 +38,7 @@ public enum StoreConformance {
         Check(name: "bulk enroll keeps request order and reports existing keys", body: bulkEnroll),
         Check(name: "renew extends live leases only, and a renewed lease is not claimed", body: renewExtendsLiveLeases),
         Check(name: "dates outside the calendar are refused by enroll and commit", body: datesOutOfRange),
+        Check(name: "release gives up live leases only, leaving the cursor as it was", body: releaseGivesUpLeases),
     ]
 
     // MARK: Fixtures
@@ -211,6 +212,26 @@ public enum StoreConformance {
         let commit = try await store.commit(CommitRequest(
             owner: "slow", outcomes: [CommitRequest.Outcome(enrollment: done, fence: byName["kept"]!.fence)], events: []))
         try expect(commit.applied == 1, "the renewed batch commits")
+    }
+
+    static func releaseGivesUpLeases(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        _ = try await store.enroll([newEnrollment("a"), newEnrollment("b"), newEnrollment("c")])
+        let claimed = try await store.claim(ClaimRequest(now: t0, limit: 10, owner: "leaving", leaseDuration: .seconds(3_600)))
+        try expect(claimed.count == 3, "three claimed")
+        let bySubject = Dictionary(uniqueKeysWithValues: claimed.map { ($0.enrollment.subject, $0) })
+        let released = try await store.release(ReleaseRequest(owner: "leaving", leases: [
+            Lease(id: bySubject["a"]!.enrollment.id, fence: bySubject["a"]!.fence),
+            Lease(id: bySubject["b"]!.enrollment.id, fence: bySubject["b"]!.fence - 1),  // stale
+        ]))
+        try expect(released == 1, "only the live lease is released, got \(released)")
+        let notMine = try await store.release(ReleaseRequest(
+            owner: "someone-else", leases: [Lease(id: bySubject["c"]!.enrollment.id, fence: bySubject["c"]!.fence)]))
+        try expect(notMine == 0, "another owner cannot release it")
+        let again = try await store.claim(ClaimRequest(now: t0, limit: 10, owner: "next", leaseDuration: .seconds(60)))
+        try expect(again.map(\.enrollment.subject) == ["a"], "the released enrollment is claimed at once; got \(again.map(\.enrollment.subject))")
+        try expect(again[0].enrollment == bySubject["a"]!.enrollment, "its cursor is unchanged")
+        try expect(try await store.history(of: again[0].enrollment.id).map(\.kind) == [.enrolled], "release writes no history")
     }
 
     static func datesOutOfRange(_ store: any SequenceStore) async throws {

@@ -32,15 +32,15 @@ struct ThrowingRunner: TaskRunner {
     func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] { throw Boom() }
 }
 
-func makeSequencer(_ extra: [any TaskRunner] = [], configure: (inout Sequencer.Configuration) -> Void = { _ in })
-    -> Sequencer
+func makeSequencer(_ extra: [any TaskRunner] = [], store: any SequenceStore = InMemoryStore(),
+                   configure: (inout Sequencer.Configuration) -> Void = { _ in }) -> Sequencer
 {
     var configuration = Sequencer.Configuration()
     configuration.retry.jitter = 0
     configure(&configuration)
     var logger = Logger(label: "sequencer-tests")
     logger.logLevel = .warning
-    return Sequencer(store: InMemoryStore(), runners: .builtIn + extra, configuration: configuration, logger: logger)
+    return Sequencer(store: store, runners: .builtIn + extra, configuration: configuration, logger: logger)
 }
 
 extension Sequencer {

@@ -47,7 +47,9 @@ struct SMTPFailureTests {
 
         let outcomes = try await SMTPTransport(configuration: configuration).send([try makeEmail(), try makeEmail()])
 
-        #expect(clock.now - started < .seconds(3))
+        // The 300 ms timeout applied, not the 60 s default (a loose bound: tests run in parallel on a
+        // busy machine, and one second here or there proves nothing).
+        #expect(clock.now - started < .seconds(30))
         for outcome in outcomes {
             guard case .temporaryFailure(let reason) = outcome else {
                 Issue.record("expected a temporary failure, got \(outcome)")

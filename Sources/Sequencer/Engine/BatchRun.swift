@@ -1,27 +1,39 @@
 import Foundation
+import CoreMetrics
 import Logging
 import Metrics
+import Tracing
 
 /// Processes one claimed batch in memory, then commits it in one store call.
 ///
 /// ``run()`` has three parts: ``prepare()`` looks up each enrollment's definition;
 /// ``runRounds(_:)`` checks goals and the step budget, runs each (sequence, version, step)
 /// group's runner once and applies the results, round after round while enrollments move
-/// to a step they can run at once; ``commit(_:)`` writes every outcome and event in one call.
+/// to a step they can run at once; ``finish(_:)`` writes every outcome and event in one call.
 /// Everything that changes while the batch runs lives in one ``BatchState``.
+///
+/// **Cancellation is never a failure.** When the task is cancelled (the host shuts down), no
+/// new round starts, a runner cancelled mid-call is not counted as an attempt, and its
+/// enrollments stay at the step they were at; then what was done is committed and the leases
+/// of what was not touched are released, both in a task that the cancellation does not reach,
+/// so another ticker takes the rest at once and nothing done is lost or done twice.
 struct BatchRun {
     let sequencer: Sequencer
     let now: Date
     let claimed: [ClaimedEnrollment]
+    /// When the tick started (real time), to place the claim on the tick's clock.
+    let tickStarted: ContinuousClock.Instant
 
     func run() async throws -> TickReport {
         var state = try await prepare()
-        await withDiscardingTaskGroup { group in
-            group.addTask { await keepLeases() }
-            await runRounds(&state)
-            group.cancelAll()
+        if !Task.isCancelled {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await keepLeases() }
+                await runRounds(&state)
+                group.cancelAll()
+            }
         }
-        return try await commit(state)
+        return try await finish(state)
     }
 
     /// While the runners run, extends the batch's leases every third of a lease, so a batch that takes
@@ -58,6 +70,13 @@ struct BatchRun {
     private func prepare() async throws -> BatchState {
         var items: [BatchState.Item] = []
         items.reserveCapacity(claimed.count)
+        let claimedAt = now.addingTimeInterval((ContinuousClock.now - tickStarted).timeInterval)
+        let lag = sequencer.observability.timer("sequencer_due_lag")
+        for claim in claimed {
+            if let due = claim.enrollment.nextRunAt {
+                lag.recordNanoseconds(Int64(max(0, claimedAt.timeIntervalSince(due)) * 1e9))
+            }
+        }
         var byKey: [Sequencer.DefinitionKey: PreparedDefinition?] = [:]
         for claim in claimed {
             let e = claim.enrollment
@@ -83,7 +102,7 @@ struct BatchRun {
 
     private func runRounds(_ state: inout BatchState) async {
         var active = Array(state.items.indices)
-        while !active.isEmpty {
+        while !active.isEmpty && !Task.isCancelled {
             // Goals and budget, before running anything this round. Goal jumps continue into the
             // next round so their new step is budget-checked and run.
             var groups: [GroupKey: [Int]] = [:]
@@ -96,6 +115,7 @@ struct BatchRun {
 
             let outcomes = await runGroups(groups, items: state.items)
             var next: [Int] = []
+            let cancelled = Task.isCancelled
             for (key, indices) in groups {
                 let outcome = outcomes[key]!
                 for i in indices {
@@ -104,7 +124,12 @@ struct BatchRun {
                     switch outcome {
                     case .failure(let error): result = RunnerResult(id: id, action: .retry("\(error)"))
                     case .success(let byID): result = byID[id]
+                    case .cancelled: result = nil
                     }
+                    // A runner cancelled mid-call (or failing because it was) has not made an attempt:
+                    // the enrollment stays where it was, to be released and run again elsewhere.
+                    if case .cancelled = outcome { continue }
+                    if cancelled, result.map({ if case .retry = $0.action { true } else { false } }) ?? true { continue }
                     let action = result?.action ?? .retry("runner '\(key.step)' returned no result for this enrollment")
                     if state.apply(action, message: result?.message, to: i) { next.append(i) }
                 }
@@ -116,6 +141,8 @@ struct BatchRun {
     private enum GroupOutcome: Sendable {
         case success([UUID: RunnerResult])
         case failure(String)
+        /// The runner threw because its task was cancelled.
+        case cancelled
     }
 
     private func runGroups(_ groups: [GroupKey: [Int]], items: [BatchState.Item]) async -> [GroupKey: GroupOutcome] {
@@ -155,17 +182,32 @@ struct BatchRun {
                 if !renderFailures.isEmpty { outcomes[key] = .success(renderFailures) }
             }
         }
+        let observability = sequencer.observability
         let ran = await withTaskGroup(of: (GroupKey, GroupOutcome).self) { group in
             for (key, (runner, batch)) in inputs {
                 group.addTask {
-                    do {
-                        let results = try await runner.run(batch)
-                        var byID: [UUID: RunnerResult] = [:]
-                        byID.reserveCapacity(results.count)
-                        for r in results where byID[r.id] == nil { byID[r.id] = r }
-                        return (key, .success(byID))
-                    } catch {
-                        return (key, .failure("\(error)"))
+                    let started = ContinuousClock.now
+                    defer {
+                        observability.timer("sequencer_runner_duration", [("runner", runner.name)])
+                            .recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+                    }
+                    return await observability.withSpan("sequencer.runner") { span in
+                        span.attributes["sequencer.sequence"] = key.name
+                        span.attributes["sequencer.version"] = key.version
+                        span.attributes["sequencer.step"] = key.step
+                        span.attributes["sequencer.runner"] = runner.name
+                        span.attributes["sequencer.batch_size"] = batch.count
+                        do {
+                            let results = try await runner.run(batch)
+                            var byID: [UUID: RunnerResult] = [:]
+                            byID.reserveCapacity(results.count)
+                            for r in results where byID[r.id] == nil { byID[r.id] = r }
+                            return (key, .success(byID))
+                        } catch {
+                            if Task.isCancelled || error is CancellationError { return (key, .cancelled) }
+                            span.recordError(error)
+                            return (key, .failure("\(error)"))
+                        }
                     }
                 }
             }
@@ -189,22 +231,38 @@ struct BatchRun {
         return sequencer.configuration.defaultTimeZone
     }
 
-    // MARK: Commit
+    // MARK: Finish
 
-    private func commit(_ state: BatchState) async throws -> TickReport {
+    /// Commits what the batch did and releases the leases of enrollments it never got to (its
+    /// task was cancelled), in a task the cancellation does not reach: work done is written,
+    /// and nothing stays leased for the lease's length.
+    private func finish(_ state: BatchState) async throws -> TickReport {
         var report = state.report
+        let owner = sequencer.configuration.owner
+        let touched = state.items.filter(\.touched)
+        let untouched = state.items.filter { !$0.touched }
         let request = CommitRequest(
-            owner: sequencer.configuration.owner,
-            outcomes: state.items.map { CommitRequest.Outcome(enrollment: $0.enrollment, fence: $0.fence) },
+            owner: owner, outcomes: touched.map { CommitRequest.Outcome(enrollment: $0.enrollment, fence: $0.fence) },
             events: state.events)
-        let result = try await sequencer.store.commit(request)
+        let store = sequencer.store
+        let (result, released) = try await Task {
+            let result = touched.isEmpty ? CommitResult(applied: 0, fencedOut: []) : try await store.commit(request)
+            let released = untouched.isEmpty ? 0 : try await store.release(ReleaseRequest(
+                owner: owner, leases: untouched.map { Lease(id: $0.enrollment.id, fence: $0.fence) }))
+            return (result, released)
+        }.value
         report.fencedOut = result.fencedOut.count
+        report.released = released
         if !result.fencedOut.isEmpty {
             sequencer.logger.info("lease lost; outcomes discarded", metadata: ["sequencer.fencedOut": "\(result.fencedOut.count)"])
         }
-        Counter(label: "sequencer_steps_total").increment(by: report.steps)
-        Counter(label: "sequencer_completed_total").increment(by: report.completed)
-        Counter(label: "sequencer_failed_total").increment(by: report.failed)
+        if released > 0 {
+            sequencer.logger.info("released the leases of enrollments not processed", metadata: [
+                "sequencer.released": "\(released)",
+            ])
+        }
+        state.tally.emit(to: sequencer.observability)
+        sequencer.observability.count("sequencer_fenced_out_total", report.fencedOut)
         return report
     }
 }

@@ -18,6 +18,36 @@ struct BatchState {
         var stepsRun = 0
         /// The due time it was claimed with: a wait that sets the same time again is not news.
         var initialNextRunAt: Date?
+        /// Whether the batch did anything to it; one it never got to (the tick was cancelled) is
+        /// released instead of committed.
+        var touched = false
+    }
+
+    /// What the batch did, by sequence and step, for the metrics (see ``Observability``).
+    struct Tally {
+        struct Key: Hashable { var sequence: String; var step: String; var what: String }
+        var steps: [Key: Int] = [:]
+        var goals: [Key: Int] = [:]
+        var failed: [Key: Int] = [:]
+        var completed: [String: Int] = [:]
+        var claimed = 0
+
+        func emit(to observability: Observability) {
+            observability.count("sequencer_claimed_total", claimed)
+            for (key, count) in steps {
+                observability.count("sequencer_steps_total", count,
+                                    [("sequence", key.sequence), ("step", key.step), ("action", key.what)])
+            }
+            for (key, count) in goals {
+                observability.count("sequencer_goals_reached_total", count, [("sequence", key.sequence), ("step", key.step)])
+            }
+            for (key, count) in failed {
+                observability.count("sequencer_failed_total", count, [("sequence", key.sequence), ("step", key.step)])
+            }
+            for (sequence, count) in completed {
+                observability.count("sequencer_completed_total", count, [("sequence", sequence)])
+            }
+        }
     }
 
     /// How an enrollment left its step.
@@ -35,6 +65,7 @@ struct BatchState {
     private(set) var items: [Item]
     private(set) var events: [HistoryEvent] = []
     private(set) var report = TickReport()
+    private(set) var tally = Tally()
     let now: Date
     let configuration: Sequencer.Configuration
     let logger: Logger
@@ -46,6 +77,7 @@ struct BatchState {
         self.logger = logger
         report.claimed = items.count
         report.batches = 1
+        tally.claimed = items.count
     }
 
     // MARK: Before a round
@@ -77,6 +109,16 @@ struct BatchState {
         items[i].stepsRun += 1
         report.steps += 1
         guard let definition = items[i].definition, let stepID = items[i].enrollment.stepID else { return false }
+        let what: String
+        switch action {
+        case .next: what = "next"
+        case .altNext: what = "altNext"
+        case .goTo: what = "goTo"
+        case .noop: what = "noop"
+        case .retry: what = "retry"
+        case .fail: what = "fail"
+        }
+        tally.steps[Tally.Key(sequence: definition.name, step: stepID, what: what), default: 0] += 1
         switch action {
         case .next:
             move(i, to: definition.successor(of: stepID), by: .next, message: message)
@@ -105,6 +147,7 @@ struct BatchState {
 
     /// Moves to `target` (`nil`: the end, which completes the enrollment).
     mutating func move(_ i: Int, to target: String?, by transition: Transition, message: String?) {
+        items[i].touched = true
         var e = items[i].enrollment
         let from = e.stepID
         let kind: HistoryEvent.Kind
@@ -126,6 +169,7 @@ struct BatchState {
             report.goalsReached += 1
             report.steps += 1
             items[i].stepsRun += 1
+            tally.goals[Tally.Key(sequence: e.sequenceName, step: target ?? Step.end, what: ""), default: 0] += 1
         }
         e.visit += 1
         e.attempts = 0
@@ -142,6 +186,7 @@ struct BatchState {
             events.append(HistoryEvent(enrollmentID: e.id, kind: .completed, fromStep: from, toStep: nil, visit: e.visit,
                                        at: now))
             report.completed += 1
+            tally.completed[e.sequenceName, default: 0] += 1
         }
         items[i].enrollment = e
         logger.debug("moved", metadata: [
@@ -153,6 +198,7 @@ struct BatchState {
     /// or for ``Sequencer/Configuration/noopInterval`` without a date. A wake time that is not a
     /// date (NaN) retries the step; one after ``Limits/dates`` fails it, saying so.
     mutating func wait(_ i: Int, until: Date?, message: String?) {
+        items[i].touched = true
         if let until, until.timeIntervalSinceReferenceDate.isNaN {
             retry(i, "the runner answered noop(until:) with a wake time that is not a date")
             return
@@ -178,6 +224,7 @@ struct BatchState {
 
     /// Counts a failed attempt and schedules the next with backoff, or fails after the last.
     mutating func retry(_ i: Int, _ reason: String) {
+        items[i].touched = true
         let policy = configuration.retry
         items[i].enrollment.attempts += 1
         let attempts = items[i].enrollment.attempts
@@ -196,6 +243,9 @@ struct BatchState {
 
     /// Fails the enrollment with `reason`.
     mutating func fail(_ i: Int, _ reason: String) {
+        items[i].touched = true
+        tally.failed[Tally.Key(sequence: items[i].enrollment.sequenceName, step: items[i].enrollment.stepID ?? "-", what: ""),
+                     default: 0] += 1
         items[i].enrollment.status = .failed
         items[i].enrollment.nextRunAt = nil
         items[i].enrollment.lastError = reason
@@ -208,6 +258,7 @@ struct BatchState {
     /// Ends the enrollment's turn after it used its step budget; it is due again after
     /// ``Sequencer/Configuration/yieldDelay``.
     mutating func yield(_ i: Int) {
+        items[i].touched = true
         items[i].enrollment.nextRunAt = later(by: configuration.yieldDelay.timeInterval)
         append(i, .budgetExhausted, to: items[i].enrollment.stepID,
                message: "used its budget of \(configuration.stepBudget) steps; resumes next tick")

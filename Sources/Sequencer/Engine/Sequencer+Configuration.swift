@@ -1,5 +1,7 @@
 public import Foundation
 import Logging
+public import Metrics
+public import Tracing
 
 extension Sequencer {
     /// Tuning for ticks. Every field has a default.
@@ -23,8 +25,20 @@ extension Sequencer {
         public var defaultTimeZone: TimeZone = TimeZone(identifier: "UTC")!
         /// This ticker's lease owner name. Default: host name, process id and a random suffix.
         public var owner: String = Configuration.defaultOwner()
+        /// How long a claim may wait for the store before the tick fails. Default 10 s.
+        ///
+        /// A database that is down does not always fail a query: PostgresNIO's pool waits for a
+        /// connection as long as it takes. A tick that fails instead is logged and retried with
+        /// backoff by ``SequencerService``, so an outage shows in the logs and metrics.
+        public var claimTimeout: Duration = .seconds(10)
         /// The sizes Sequencer accepts for contexts, definitions and configs (see ``Limits``).
         public var limits = Limits()
+        /// Where metrics go; `nil` (the default) uses the global `MetricsSystem`, a no-op until the
+        /// host bootstraps a backend. Pass one to keep a sequencer's metrics apart (in tests,
+        /// `MetricsTestKit`'s `TestMetrics`).
+        public var metricsFactory: (any MetricsFactory)?
+        /// Where spans go; `nil` (the default) uses the global `InstrumentationSystem`'s tracer.
+        public var tracer: (any Tracer)?
 
         public init() {}
 
@@ -48,6 +62,7 @@ extension Sequencer {
             clamp(&c.maxBatchesPerTick, 1...1_000_000, "maxBatchesPerTick")
             clamp(&c.stepBudget, 1...1_000_000, "stepBudget")
             clamp(&c.leaseDuration, .milliseconds(1)...(.seconds(86_400)), "leaseDuration")
+            clamp(&c.claimTimeout, .milliseconds(1)...(.seconds(86_400)), "claimTimeout")
             clamp(&c.noopInterval, .zero...tenYears, "noopInterval")
             clamp(&c.yieldDelay, .zero...tenYears, "yieldDelay")
             clamp(&c.retry.maxAttempts, 1...1_000_000, "retry.maxAttempts")

@@ -1,5 +1,4 @@
 public import Foundation
-import Metrics
 
 extension Sequencer {
     /// Enrolls a subject in the latest (or a given) version of a sequence, due at once.
@@ -43,7 +42,7 @@ extension Sequencer {
         let results = try await (transaction ?? store).enroll(enrollments)
         // Inside the host's transaction nothing is counted: it may still roll back.
         if transaction == nil {
-            Counter(label: "sequencer_enrollments_created_total").increment(by: results.filter(\.created).count)
+            observability.count("sequencer_enrollments_created_total", results.filter(\.created).count, [("sequence", sequence)])
         }
         return results.map(\.enrollment.id)
     }

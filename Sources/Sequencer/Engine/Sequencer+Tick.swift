@@ -1,6 +1,6 @@
 public import Foundation
+import CoreMetrics
 import Logging
-import Metrics
 import Tracing
 
 extension Sequencer {
@@ -12,33 +12,68 @@ extension Sequencer {
     ///   before anything is claimed; store errors.
     @discardableResult
     public func tick(now: Date = Date()) async throws -> TickReport {
+        try await tick(now: now, shouldContinue: { true })
+    }
+
+    /// A tick that claims another batch only while `shouldContinue()` holds (a service stops
+    /// claiming when it is shutting down) and none at all once the task is cancelled.
+    func tick(now: Date, shouldContinue: () -> Bool) async throws -> TickReport {
         try Limits.check(now, field: "now")
         let clock = ContinuousClock()
         let start = clock.now
         var report = TickReport()
-        try await withSpan("sequencer.tick") { span in
-            for _ in 0..<max(1, configuration.maxBatchesPerTick) {
-                let claimed = try await store.claim(ClaimRequest(
-                    now: now, limit: configuration.batchSize, owner: configuration.owner,
-                    leaseDuration: configuration.leaseDuration))
-                if claimed.isEmpty { break }
-                let batch = try await BatchRun(sequencer: self, now: now, claimed: claimed).run()
+        try await observability.withSpan("sequencer.tick") { span in
+            for _ in 0..<configuration.maxBatchesPerTick {
+                guard !Task.isCancelled, shouldContinue() else { break }
+                let request = ClaimRequest(now: now, limit: configuration.batchSize, owner: configuration.owner,
+                                           leaseDuration: configuration.leaseDuration)
+                let claimed = try await claim(request)
+                if claimed.isEmpty {
+                    report.moreDue = false
+                    break
+                }
+                let batch = try await BatchRun(sequencer: self, now: now, claimed: claimed, tickStarted: start).run()
                 report.add(batch)
-                if claimed.count < configuration.batchSize { break }
+                report.moreDue = claimed.count == configuration.batchSize
+                if !report.moreDue { break }
             }
             span.attributes["sequencer.claimed"] = report.claimed
             span.attributes["sequencer.steps"] = report.steps
+            span.attributes["sequencer.batches"] = report.batches
         }
         report.elapsed = clock.now - start
-        Timer(label: "sequencer_tick_duration").recordNanoseconds(
-            report.elapsed.components.seconds * 1_000_000_000 + report.elapsed.components.attoseconds / 1_000_000_000)
+        observability.count("sequencer_ticks_total")
+        observability.timer("sequencer_tick_duration").recordNanoseconds(report.elapsed.nanoseconds)
         if report.claimed > 0 {
             logger.info("tick", metadata: [
                 "sequencer.claimed": "\(report.claimed)", "sequencer.steps": "\(report.steps)",
                 "sequencer.completed": "\(report.completed)", "sequencer.failed": "\(report.failed)",
-                "sequencer.fencedOut": "\(report.fencedOut)", "sequencer.elapsed": "\(report.elapsed)",
+                "sequencer.retried": "\(report.retried)", "sequencer.waiting": "\(report.waiting)",
+                "sequencer.fencedOut": "\(report.fencedOut)", "sequencer.released": "\(report.released)",
+                "sequencer.elapsed": "\(report.elapsed)",
             ])
         }
         return report
+    }
+
+    /// Claims, failing with ``SequencerError/Code/storeFailure`` when the store does not answer
+    /// within ``Configuration/claimTimeout`` (an unreachable database can make a query wait for a
+    /// connection indefinitely). A claim given up this way may still have leased rows on the
+    /// server; their leases expire as a dead ticker's do.
+    private func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
+        let store = self.store
+        let timeout = configuration.claimTimeout
+        return try await withThrowingTaskGroup(of: [ClaimedEnrollment]?.self) { group in
+            group.addTask { try await store.claim(request) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let claimed = try await group.next() ?? nil else {
+                throw SequencerError(.storeFailure, "claim did not answer within \(timeout); is the database reachable?")
+            }
+            return claimed
+        }
     }
 }

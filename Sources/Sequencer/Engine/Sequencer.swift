@@ -24,6 +24,7 @@ public final class Sequencer: Sendable {
     public let configuration: Configuration
     let runners: [String: any TaskRunner]
     let logger: Logger
+    let observability: Observability
     private let definitions = Mutex<[DefinitionKey: PreparedDefinition]>([:])
 
     struct DefinitionKey: Hashable { let name: String; let version: Int }
@@ -48,6 +49,7 @@ public final class Sequencer: Sendable {
         for runner in runners { byName[runner.name] = runner }
         self.runners = byName
         self.logger = logger
+        self.observability = Observability(factory: sanitized.metricsFactory, tracer: sanitized.tracer)
     }
 
     // MARK: Definitions

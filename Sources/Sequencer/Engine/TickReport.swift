@@ -24,6 +24,12 @@ public struct TickReport: Sendable, Hashable, CustomStringConvertible {
     public var budgetExhausted = 0
     /// Outcomes dropped because the lease was lost (re-claimed after expiry, or changed by the host).
     public var fencedOut = 0
+    /// Enrollments claimed but not processed, whose leases were given back because the tick was
+    /// cancelled or the service is shutting down: another ticker takes them at once.
+    public var released = 0
+    /// Whether the last claim came back full, so more enrollments may be due right now: a service
+    /// ticks again at once instead of sleeping.
+    public var moreDue = false
     /// Claim-process-commit rounds.
     public var batches = 0
     /// Wall time of the tick.
@@ -34,7 +40,8 @@ public struct TickReport: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         "claimed=\(claimed) steps=\(steps) advanced=\(advanced) altAdvanced=\(altAdvanced) jumped=\(jumped) "
             + "goals=\(goalsReached) waiting=\(waiting) retried=\(retried) completed=\(completed) failed=\(failed) "
-            + "budgetExhausted=\(budgetExhausted) fencedOut=\(fencedOut) batches=\(batches) elapsed=\(elapsed)"
+            + "budgetExhausted=\(budgetExhausted) fencedOut=\(fencedOut) released=\(released) batches=\(batches) "
+            + "elapsed=\(elapsed)"
     }
 
     /// Adds another report's counts to this one (`elapsed` is left alone), to total many ticks.
@@ -51,6 +58,8 @@ public struct TickReport: Sendable, Hashable, CustomStringConvertible {
         failed += other.failed
         budgetExhausted += other.budgetExhausted
         fencedOut += other.fencedOut
+        released += other.released
         batches += other.batches
+        moreDue = other.moreDue
     }
 }

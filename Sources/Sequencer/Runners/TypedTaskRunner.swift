@@ -28,6 +28,9 @@ extension TypedTaskRunner {
         var results: [RunnerResult] = []
         results.reserveCapacity(batch.count)
         for input in batch {
+            // Cancelled (the host shuts down): the inputs not yet run get no result, and the engine
+            // leaves them where they are, without counting an attempt.
+            if Task.isCancelled { break }
             let config: Config
             do {
                 config = try ConfigDecoding.decode(Config.self, from: input.config, sequence: input.sequence,
@@ -39,6 +42,7 @@ extension TypedTaskRunner {
             do {
                 results.append(try await run(input, config: config))
             } catch {
+                if Task.isCancelled || error is CancellationError { break }
                 results.append(input.result(.retry("\(error)")))
             }
         }

@@ -49,6 +49,15 @@ public struct EnrollmentChange: Sendable, Hashable {
     /// Stop it for good. Final enrollments cannot be cancelled.
     public static var cancel: EnrollmentChange { EnrollmentChange(.cancel) }
 
+    /// Whether the change makes an active enrollment due at once (a context update, a resume),
+    /// so a store tells a running service to tick.
+    public var makesDue: Bool {
+        switch kind {
+        case .mergeContext, .resume: true
+        case .pause, .cancel: false
+        }
+    }
+
     /// Applies the change, returning the history event to append.
     public func apply(to enrollment: inout Enrollment, now: Date) throws -> HistoryEvent {
         try Limits.check(now, field: "now", sequence: enrollment.sequenceName)

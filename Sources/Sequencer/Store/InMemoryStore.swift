@@ -29,6 +29,7 @@ public final class InMemoryStore: SequenceStore {
     }
 
     private let state = Mutex(State())
+    private let signals = InMemoryWakeUps()
 
     public init() {}
 
@@ -52,6 +53,7 @@ public final class InMemoryStore: SequenceStore {
 
     public func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] {
         for e in enrollments { try e.checkDates() }
+        defer { if enrollments.contains(where: { $0.status == .active && $0.nextRunAt != nil }) { signals.wake() } }
         return state.withLock { state in
             enrollments.map { e in
                 if let key = e.idempotencyKey {
@@ -144,8 +146,29 @@ public final class InMemoryStore: SequenceStore {
         }
     }
 
+    public func release(_ request: ReleaseRequest) async throws -> Int {
+        state.withLock { state in
+            var released = 0
+            for lease in request.leases {
+                guard var record = state.records[lease.id], record.fence == lease.fence,
+                      record.leaseOwner == request.owner
+                else { continue }
+                record.leaseOwner = nil
+                record.leaseExpiry = nil
+                state.records[lease.id] = record
+                if record.enrollment.status == .active { state.schedule(lease.id, at: record.enrollment.nextRunAt) }
+                released += 1
+            }
+            return released
+        }
+    }
+
+    /// Signals a ``SequencerService`` on this store whenever an enroll or a change makes an
+    /// enrollment due.
+    public var wakeUps: (any WakeUpSource)? { signals }
+
     public func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
-        try state.withLock { state in
+        let changed = try state.withLock { state in
             guard var record = state.records[id] else {
                 throw SequencerError(.unknownEnrollment, "no enrollment with id \(id)")
             }
@@ -158,6 +181,8 @@ public final class InMemoryStore: SequenceStore {
             if record.enrollment.status == .active { state.schedule(id, at: record.enrollment.nextRunAt) }
             return record.enrollment
         }
+        if change.makesDue { signals.wake() }
+        return changed
     }
 
     public func enrollment(_ id: UUID) async throws -> Enrollment? {

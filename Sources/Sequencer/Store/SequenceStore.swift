@@ -42,6 +42,19 @@ public protocol SequenceStore: EnrollmentWriter {
     /// others are reported lost, and their commit will be fenced out.
     func renew(_ request: RenewRequest) async throws -> RenewResult
 
+    /// Gives up leases without writing anything else, so another ticker can claim those
+    /// enrollments at once instead of after the lease: what a ticker does with work it claimed
+    /// but will not finish (it is shutting down, or its runners were cancelled). Only leases
+    /// still held (same owner, same fence) are released; the cursor is left as it was.
+    ///
+    /// - Returns: how many leases were released.
+    func release(_ request: ReleaseRequest) async throws -> Int
+
+    /// Where a running ``SequencerService`` hears that an enrollment became due now (enrolled,
+    /// resumed, its context updated), so it ticks at once instead of at its next poll; `nil`
+    /// when the store cannot tell (the service then polls). The default is `nil`.
+    var wakeUps: (any WakeUpSource)? { get }
+
     /// One enrollment, or `nil`.
     func enrollment(_ id: UUID) async throws -> Enrollment?
 
@@ -114,6 +127,18 @@ public struct RenewRequest: Sendable, Hashable {
     }
 }
 
+/// Leases a ticker gives up (see ``SequenceStore/release(_:)``).
+public struct ReleaseRequest: Sendable, Hashable {
+    /// The owner the leases were claimed by.
+    public var owner: String
+    public var leases: [Lease]
+
+    public init(owner: String, leases: [Lease]) {
+        self.owner = owner
+        self.leases = leases
+    }
+}
+
 /// What ``SequenceStore/renew(_:)`` did.
 public struct RenewResult: Sendable, Hashable {
     /// Leases extended.
@@ -179,4 +204,9 @@ public struct CommitResult: Sendable, Hashable {
         self.applied = applied
         self.fencedOut = fencedOut
     }
+}
+
+extension SequenceStore {
+    /// No wake-ups: a ``SequencerService`` on this store polls.
+    public var wakeUps: (any WakeUpSource)? { nil }
 }

@@ -8,6 +8,8 @@ import SequencerPostgres
 import SequencerPostgresTesting
 import SequencerTesting
 import SequencerTransports
+import ServiceLifecycle
+import UnixSignals
 import Testing
 
 // Sources/Sequencer/Conditions/Condition.swift:19
@@ -124,6 +126,14 @@ func Sources_Sequencer_Runners_TypedTaskRunner_swift_10() async throws {
     }
 }
 
+// Sources/Sequencer/Service/SequencerService.swift:9
+func Sources_Sequencer_Service_SequencerService_swift_9() async throws {
+    let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
+    let service = SequencerService(sequencer, logger: logger)
+    let group = ServiceGroup(services: [client, service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    try await group.run()
+}
+
 // Sources/Sequencer/Store/EnrollmentChange.swift:8
 func Sources_Sequencer_Store_EnrollmentChange_swift_8() async throws {
     try await store.change(id, .mergeContext(["plan": "pro"]), now: Date())
@@ -182,11 +192,20 @@ func Sources_SequencerPostgres_PostgresStore_swift_24() async throws {
 @Test(arguments: LedgerConformance.checks)
 func ledger(_ check: LedgerConformance.Check) async throws { try await check.run(MyLedger()) }
 
+// Sources/SequencerTesting/ManualClock.swift:6
+func Sources_SequencerTesting_ManualClock_swift_6() async throws {
+    let clock = ManualClock()
+    let service = SequencerService(sequencer, clock: clock)
+    // … run the service in a task, then:
+    await clock.waitForSleepers(1)        // the service finished its tick and sleeps its interval
+    clock.advance(by: .seconds(1))        // its poll comes due: it ticks again
+}
+
 // Sources/SequencerTesting/RobustnessChecks.swift:11
-@Test(arguments: RobustnessChecks.checks)
-func robustness(_ check: RobustnessChecks.Check) async throws {
-    let store = InMemoryStore()
-    try await check.run(store, ledger: InMemoryDeliveryLedger())
+func Sources_SequencerTesting_RobustnessChecks_swift_11() async throws {
+    for check in RobustnessChecks.checks {   // or one @Test(arguments: RobustnessChecks.checks) case each
+        try await check.run(InMemoryStore(), ledger: InMemoryDeliveryLedger())
+    }
 }
 
 // Sources/SequencerTesting/SimulatedTime.swift:16

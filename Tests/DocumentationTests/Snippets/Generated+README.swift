@@ -8,6 +8,8 @@ import SequencerPostgres
 import SequencerPostgresTesting
 import SequencerTesting
 import SequencerTransports
+import ServiceLifecycle
+import UnixSignals
 import Testing
 
 // README.md:27

@@ -48,6 +48,7 @@ final class CrashingStore: SequenceStore {
     func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] { try await inner.enroll(enrollments) }
     func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] { try await inner.claim(request) }
     func renew(_ request: RenewRequest) async throws -> RenewResult { try await inner.renew(request) }
+    func release(_ request: ReleaseRequest) async throws -> Int { try await inner.release(request) }
     func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
         try await inner.change(id, change, now: now)
     }

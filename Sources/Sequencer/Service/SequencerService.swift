@@ -1,0 +1,266 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Runs a ``Sequencer`` inside a swift-service-lifecycle `ServiceGroup`: the tick loop a host
+/// would otherwise write, as a good citizen of the host's lifecycle.
+///
+/// ```swift
+/// let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
+/// let service = SequencerService(sequencer, logger: logger)
+/// let group = ServiceGroup(services: [client, service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+///
+/// **The loop.** It ticks; while ticks come back with full batches it ticks again at once;
+/// otherwise it sleeps ``Configuration/interval`` (1 s) on its clock, and wakes early when the
+/// store says something became due now (``SequenceStore/wakeUps``: `NOTIFY` on PostgreSQL,
+/// in process for ``InMemoryStore``), a few milliseconds later (``Configuration/debounce``)
+/// so a burst of wake-ups gives one tick. The poll stays as the backup: a lost notification
+/// delays work by one interval at most.
+///
+/// **Shutdown.** On graceful shutdown it stops claiming. A batch in flight finishes and commits
+/// within ``Configuration/shutdownTimeout`` (30 s); past it, its runners are cancelled, what was
+/// done is committed, and the leases of the rest are released, so another process takes them
+/// at once. A cancelled runner is never counted as an attempt. When `run()` returns, this
+/// service holds no lease.
+///
+/// **Errors.** A failing tick (the database is down) is logged at most once a second, and the
+/// loop backs off (``Configuration/backoff``: exponential with jitter, up to 30 s), then goes
+/// on; when the database comes back the service resumes by itself. `run()` returns only on
+/// shutdown or cancellation and never throws.
+///
+/// Everything it does is also callable once, directly: ``tickOnce()`` runs one tick the way the
+/// loop does, for tests and the CLI.
+public final class SequencerService: Service, Sendable {
+    /// How the service ticks. Every field has a default.
+    public struct Configuration: Sendable {
+        /// How long to sleep when nothing more is due, before polling again. Default 1 s.
+        public var interval: Duration = .seconds(1)
+        /// Listen for wake-ups from the store (`.listen`, the default), or only poll (`.pollOnly`):
+        /// for PostgreSQL behind a connection pooler in transaction mode (PgBouncer), where
+        /// `LISTEN` cannot work.
+        public var wakeUps: WakeUpMode = .listen
+        /// How long to wait after a wake-up before ticking, so wake-ups that arrive together give
+        /// one tick. Default 2 ms.
+        public var debounce: Duration = .milliseconds(2)
+        /// How long a batch in flight may take to finish once shutdown begins. Default 30 s.
+        public var shutdownTimeout: Duration = .seconds(30)
+        /// How long to wait after a failed tick.
+        public var backoff = Backoff()
+
+        public init() {}
+    }
+
+    /// Whether the service listens for wake-ups or only polls.
+    public enum WakeUpMode: Sendable, Hashable {
+        /// Listen to the store's ``SequenceStore/wakeUps`` (when it has any) and poll as a backup.
+        case listen
+        /// Only poll every ``Configuration/interval``.
+        case pollOnly
+    }
+
+    /// Exponential backoff with jitter after failed ticks: `initial`, doubling, capped at `maximum`,
+    /// each spread by ±`jitter`.
+    public struct Backoff: Sendable, Hashable {
+        /// The first wait. Default 100 ms.
+        public var initial: Duration = .milliseconds(100)
+        /// The longest wait. Default 30 s.
+        public var maximum: Duration = .seconds(30)
+        /// The fraction of each wait added or removed at random, 0...1. Default 0.2.
+        public var jitter: Double = 0.2
+
+        public init() {}
+
+        /// The wait after `failures` failed ticks in a row (1 = the first).
+        public func delay(afterFailures failures: Int, random: Double = .random(in: -1...1)) -> Duration {
+            let exponent = min(max(0, failures - 1), 40)
+            let base = min(initial.timeInterval * Double(1 << UInt64(min(exponent, 40))), maximum.timeInterval)
+            let spread = max(0, min(1, jitter))
+            return .seconds(max(0, base * (1 + spread * random)))
+        }
+    }
+
+    /// What the service did: each tick's report, or the error a tick failed with.
+    public enum Event: Sendable {
+        case ticked(TickReport)
+        case failed(String)
+        /// A wake-up arrived (before its debounced tick).
+        case woken
+    }
+
+    /// The sequencer it ticks.
+    public let sequencer: Sequencer
+    public let configuration: Configuration
+    private let clock: any Clock<Duration>
+    private let now: @Sendable () -> Date
+    private let wakeUpSource: (any WakeUpSource)?
+    private let logger: Logger
+    private let signal = WakeSignal()
+    private let errors = LogRateLimiter()
+    private let subscribers = Mutex<[Int: AsyncStream<Event>.Continuation]>([:])
+    private let nextSubscriber = Atomic<Int>(0)
+
+    /// Creates the service.
+    ///
+    /// - Parameters:
+    ///   - sequencer: the sequencer to tick; its store's ``SequenceStore/wakeUps`` are used unless
+    ///     the configuration says `.pollOnly`.
+    ///   - configuration: interval, wake-ups, shutdown timeout, backoff.
+    ///   - clock: what the loop sleeps on; tests pass a clock they advance (`SequencerTesting`'s
+    ///     `ManualClock`), so no test waits for real time.
+    ///   - now: the time each tick passes to ``Sequencer/tick(now:)``; the wall clock by default.
+    ///   - wakeUps: where wake-ups come from, when not the store's own ``SequenceStore/wakeUps``.
+    ///   - logger: `.info` per tick that did work (from the sequencer), `.warning` for failed ticks
+    ///     (at most once a second) and for wake-ups that cannot be listened for.
+    public init(
+        _ sequencer: Sequencer, configuration: Configuration = .init(), clock: any Clock<Duration> = ContinuousClock(),
+        now: @escaping @Sendable () -> Date = { Date() }, wakeUps: (any WakeUpSource)? = nil,
+        logger: Logger = Logger(label: "sequencer.service")
+    ) {
+        self.sequencer = sequencer
+        self.configuration = configuration
+        self.clock = clock
+        self.now = now
+        self.wakeUpSource = configuration.wakeUps == .listen ? (wakeUps ?? sequencer.store.wakeUps) : nil
+        self.logger = logger
+    }
+
+    /// What the service does, as it does it: each tick's report, each failure, each wake-up. For
+    /// tests and dashboards; every call returns a new stream, ended when `run()` returns.
+    public func events() -> AsyncStream<Event> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1_000))
+        let id = nextSubscriber.add(1, ordering: .relaxed).newValue
+        subscribers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Makes the loop tick at once, as a wake-up from the store would (after the debounce).
+    public func wake() {
+        signal.signal()
+    }
+
+    /// Ticks until graceful shutdown or cancellation; see the type's documentation. Never throws.
+    public func run() async throws {
+        logger.info("sequencer service started", metadata: [
+            "sequencer.owner": "\(sequencer.configuration.owner)", "sequencer.interval": "\(configuration.interval)",
+            "sequencer.wakeUps": "\(wakeUpSource != nil ? "listen" : "poll")",
+        ])
+        await withDiscardingTaskGroup { group in
+            if let source = wakeUpSource {
+                let signal = self.signal
+                let observability = sequencer.observability
+                group.addTask { [weak self] in
+                    await source.listen { [weak self] in
+                        observability.count("sequencer_notifications_total")
+                        self?.publish(.woken)
+                        signal.signal()
+                    }
+                }
+            }
+            await loop()
+            group.cancelAll()
+        }
+        let finished = subscribers.withLock { subscribers in
+            defer { subscribers.removeAll() }
+            return Array(subscribers.values)
+        }
+        for continuation in finished { continuation.finish() }
+        logger.info("sequencer service stopped", metadata: ["sequencer.owner": "\(sequencer.configuration.owner)"])
+    }
+
+    /// One tick, as the loop runs it: it stops claiming on graceful shutdown, and a batch still
+    /// running ``Configuration/shutdownTimeout`` after shutdown began is cancelled (what it did
+    /// is committed, the rest released).
+    @discardableResult
+    public func tickOnce() async throws -> TickReport {
+        let sequencer = self.sequencer
+        let now = self.now()
+        let timeout = configuration.shutdownTimeout
+        let clock = self.clock
+        return try await withThrowingTaskGroup(of: TickReport?.self) { group in
+            group.addTask {
+                try await sequencer.tick(now: now, shouldContinue: { !Task.isShuttingDownGracefully })
+            }
+            group.addTask {
+                // Returns only once shutdown began and the timeout passed; cancelled with the tick.
+                try await gracefulShutdown()
+                try await clock.sleep(for: timeout)
+                return nil
+            }
+            while let finished = try await group.next() {
+                if let report = finished {
+                    group.cancelAll()
+                    return report
+                }
+                // The shutdown timeout passed: cancel the batch (it commits what it did and releases the rest).
+                sequencer.logger.warning("shutdown timeout passed; cancelling the batch in flight", metadata: [
+                    "sequencer.timeout": "\(timeout)",
+                ])
+                group.cancelAll()
+            }
+            throw CancellationError()
+        }
+    }
+
+    private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+
+    private func loop() async {
+        var failures = 0
+        while !stopping {
+            do {
+                signal.clear()
+                let report = try await tickOnce()
+                failures = 0
+                publish(.ticked(report))
+                if report.moreDue && !stopping { continue }
+            } catch {
+                if stopping { break }
+                failures += 1
+                sequencer.observability.count("sequencer_store_errors_total")
+                publish(.failed("\(error)"))
+                let delay = configuration.backoff.delay(afterFailures: failures)
+                errors.log(logger, .warning, "tick failed; retrying", metadata: [
+                    "sequencer.error": "\(error)", "sequencer.failures": "\(failures)", "sequencer.retryIn": "\(delay)",
+                ])
+                try? await cancelWhenGracefulShutdown { try await self.clock.sleep(for: delay) }
+                continue
+            }
+            await sleepUntilWoken()
+        }
+    }
+
+    /// Sleeps ``Configuration/interval``, or less if a wake-up arrives (then waits the debounce);
+    /// returns at once on graceful shutdown or cancellation.
+    private func sleepUntilWoken() async {
+        let clock = self.clock
+        let interval = configuration.interval
+        let signal = self.signal
+        let woken: Bool = (try? await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try? await clock.sleep(for: interval)
+                    return false
+                }
+                group.addTask {
+                    await signal.wait()
+                    return !Task.isCancelled
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+        }) ?? false
+        if woken && !stopping {
+            try? await cancelWhenGracefulShutdown { try await clock.sleep(for: self.configuration.debounce) }
+        }
+    }
+
+    private func publish(_ event: Event) {
+        for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
+    }
+}

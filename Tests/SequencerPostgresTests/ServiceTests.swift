@@ -1,0 +1,269 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Sequencer
+import SequencerPostgres
+import SequencerPostgresTesting
+import SequencerTesting
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+
+/// Waits for the first service event that matches, or fails after `seconds` of real time.
+func firstEvent(_ events: AsyncStream<SequencerService.Event>, within seconds: Double,
+                _ matches: @escaping @Sendable (SequencerService.Event) -> Bool) async throws -> SequencerService.Event? {
+    try await withThrowingTaskGroup(of: SequencerService.Event?.self) { group in
+        group.addTask {
+            for await event in events where matches(event) { return event }
+            return nil
+        }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
+
+func report(_ event: SequencerService.Event?) -> TickReport? {
+    if case .ticked(let report)? = event { report } else { nil }
+}
+
+/// Collects log lines, to count the warnings a test provokes.
+final class LogCapture: Sendable {
+    let lines = Mutex<[(Logger.Level, String)]>([])
+    var logger: Logger {
+        var logger = Logger(label: "capture") { _ in Handler(capture: self) }
+        logger.logLevel = .info
+        return logger
+    }
+    struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            capture.lines.withLock { $0.append((event.level, "\(event.message)")) }
+        }
+    }
+    func count(_ level: Logger.Level, containing text: String) -> Int {
+        lines.withLock { $0.filter { $0.0 == level && $0.1.contains(text) }.count }
+    }
+}
+
+/// A sequence whose one step finishes at once.
+let oneStep = SequenceDefinition(name: "one-step", version: 1) { Step.goTo("only", target: Step.end) }
+
+@Suite("SequencerService on PostgreSQL")
+struct PostgresServiceTests {
+    @Test func aNotifiedEnrollmentIsProcessedLongBeforeThePoll() async throws {
+        try await withStore { store in
+            let sequencer = Sequencer(store: store, logger: testLogger)
+            try await sequencer.register(oneStep)
+            var configuration = SequencerService.Configuration()
+            configuration.interval = .seconds(10)
+            let service = SequencerService(sequencer, configuration: configuration, logger: testLogger)
+            let events = service.events()
+            let running = Task { try await service.run() }
+            // The first tick finds nothing; give the listener a moment to be in place, then enroll.
+            #expect(report(try await firstEvent(events, within: 10) { report($0) != nil })?.claimed == 0)
+            try await Task.sleep(for: .milliseconds(500))
+            let clock = ContinuousClock()
+            let enrolled = clock.now
+            let id = try await sequencer.enroll("u", in: oneStep.name)
+            let processed = report(try await firstEvent(events, within: 8) { (report($0)?.claimed ?? 0) > 0 })
+            #expect(processed?.completed == 1, "processed within 8 s although the service polls every 10 s")
+            #expect(clock.now - enrolled < .seconds(8))
+            #expect(try await sequencer.enrollment(id).status == .completed)
+            running.cancel()
+            try await running.value
+        }
+    }
+
+    @Test func oneNotificationPerStatementAndNoneForAPause() async throws {
+        try await withStore { store in
+            let sequencer = Sequencer(store: store, logger: testLogger)
+            try await sequencer.register(oneStep)
+            let received = SharedCount()
+            let listener = Task {
+                await store.wakeUps!.listen { received.value.withLock { $0 += 1 } }
+            }
+            // The listener wakes once when it is connected (notifications before that are lost).
+            for _ in 0..<200 where received.value.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+            let settled = received.value.withLock { $0 }
+            func waitFor(_ count: Int) async throws {
+                for _ in 0..<100 where received.value.withLock({ $0 }) < count { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            _ = try await sequencer.enroll((0..<1_000).map { EnrollmentRequest(subject: "u\($0)") }, in: oneStep.name)
+            try await waitFor(settled + 1)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(received.value.withLock { $0 } - settled == 1, "one statement, one notification for 1,000 enrollments")
+            let id = try await sequencer.enroll("p", in: oneStep.name)
+            try await waitFor(settled + 2)
+            let beforePause = received.value.withLock { $0 }
+            _ = try await sequencer.pause(id)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(received.value.withLock { $0 } == beforePause, "a pause makes nothing due")
+            _ = try await sequencer.resume(id)
+            try await waitFor(beforePause + 1)
+            #expect(received.value.withLock { $0 } == beforePause + 1, "a resume does")
+            listener.cancel()
+            await listener.value
+        }
+    }
+
+    @Test func whenListenIsUnavailableTheServicePollsAndWarnsOnce() async throws {
+        try await withStore { store in
+            let sequencer = Sequencer(store: store, logger: testLogger)
+            try await sequencer.register(oneStep)
+            // A store on a server that is not there: its LISTEN cannot connect.
+            var nowhere = PostgresClient.Configuration(host: "127.0.0.1", port: try ThrowawayPostgres.freePort(),
+                                                       username: "postgres", password: nil, database: "postgres", tls: .disable)
+            nowhere.options.connectTimeout = .milliseconds(200)
+            let deadClient = PostgresClient(configuration: nowhere, backgroundLogger: TestPostgres.quietLogger)
+            let capture = LogCapture()
+            let deadStore = try PostgresStore(client: deadClient, configuration: .init(schema: store.configuration.schema),
+                                              logger: capture.logger)
+            var configuration = SequencerService.Configuration()
+            configuration.interval = .milliseconds(200)
+            var deadWakeUps = PostgresWakeUps(store: deadStore)
+            deadWakeUps.connectionWarningDelay = .milliseconds(300)
+            let service = SequencerService(sequencer, configuration: configuration, wakeUps: deadWakeUps, logger: testLogger)
+            let events = service.events()
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await deadClient.run() }
+                group.addTask { try await service.run() }
+                let id = try await sequencer.enroll("u", in: oneStep.name)
+                #expect(report(try await firstEvent(events, within: 10) { (report($0)?.completed ?? 0) > 0 }) != nil)
+                #expect(try await sequencer.enrollment(id).status == .completed, "processed by the poll")
+                try await Task.sleep(for: .seconds(1))
+                group.cancelAll()
+            }
+            #expect(capture.count(.warning, containing: "cannot listen") == 1, "one warning, not one per attempt")
+        }
+    }
+
+    @Test func shutdownMidBatchHoldsNoLeaseAndLosesNothing() async throws {
+        try await withStore { store in
+            let blocker = Blocker()
+            let sequencer = Sequencer(store: store, runners: .builtIn + [blocker], logger: testLogger)
+            try await sequencer.register(SequenceDefinition(name: "stuck", version: 1) {
+                Step.goTo("first", target: "send")
+                Step(id: "send", runner: "Block")
+            })
+            let ids = try await sequencer.enroll((0..<5).map { EnrollmentRequest(subject: "u\($0)") }, in: "stuck")
+            var configuration = SequencerService.Configuration()
+            configuration.shutdownTimeout = .milliseconds(300)
+            let service = SequencerService(sequencer, configuration: configuration, logger: testLogger)
+            try await testGracefulShutdown { trigger in
+                let running = Task { try await service.run() }
+                while blocker.entered.withLock({ $0 }) < 5 { try await Task.sleep(for: .milliseconds(10)) }
+                trigger.triggerGracefulShutdown()
+                try await running.value
+            }
+            let leased: Int = try await store.scalar("SELECT count(*) FROM {s}.enrollments WHERE lease_owner IS NOT NULL")
+            #expect(leased == 0, "no lease is held after a graceful shutdown")
+            for id in ids {
+                let e = try await sequencer.enrollment(id)
+                #expect(e.stepID == "send" && e.attempts == 0 && e.status == .active)
+                #expect(try await sequencer.history(of: id).map(\.kind) == [.enrolled, .advanced])
+            }
+            // Another ticker picks them up at once and, with a runner that answers, finishes them once.
+            let other = Sequencer(store: store, runners: .builtIn + [Answering()], logger: testLogger)
+            let report = try await other.tick()
+            #expect(report.claimed == 5 && report.completed == 5)
+            let duplicates: Int = try await store.scalar("""
+                SELECT count(*) FROM (SELECT 1 FROM {s}.events WHERE kind IN ('advanced', 'altAdvanced')
+                GROUP BY enrollment_id, from_step, visit HAVING count(*) > 1) AS d
+                """)
+            #expect(duplicates == 0)
+        }
+    }
+
+    /// The service keeps going through a database restart, and resumes by itself.
+    @Test(.timeLimit(.minutes(2)))
+    func theServiceResumesAfterTheServerRestarts() async throws {
+        let cluster = try await ThrowawayPostgres.start()
+        defer { Task { try? await cluster.stop() } }
+        var clientConfiguration = try TestPostgres.configuration(url: cluster.url)
+        clientConfiguration.options.connectTimeout = .seconds(1)
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: TestPostgres.quietLogger)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            let store = try PostgresStore(client: client, configuration: .init(schema: "restart"), logger: testLogger)
+            try await store.migrate()
+            var tuning = Sequencer.Configuration()
+            tuning.claimTimeout = .seconds(1)
+            let sequencer = Sequencer(store: store, configuration: tuning, logger: testLogger)
+            try await sequencer.register(oneStep)
+            let capture = LogCapture()
+            var configuration = SequencerService.Configuration()
+            configuration.interval = .milliseconds(200)
+            configuration.backoff.maximum = .seconds(1)
+            let service = SequencerService(sequencer, configuration: configuration, logger: capture.logger)
+            let events = service.events()
+            group.addTask { try await service.run() }
+
+            let before = try await sequencer.enroll("before", in: oneStep.name)
+            _ = try await firstEvent(events, within: 10) { (report($0)?.completed ?? 0) > 0 }
+            #expect(try await sequencer.enrollment(before).status == .completed)
+
+            // Fast, not immediate: the throwaway cluster runs with synchronous_commit=off, so an
+            // immediate stop may lose the last fraction of a second of commits.
+            try await cluster.stopServer(.fast)
+            _ = try await firstEvent(events, within: 10) { if case .failed = $0 { true } else { false } }
+            try await Task.sleep(for: .seconds(2))
+            try await cluster.startServer()
+
+            // The client reconnects; enroll (retrying while its pool comes back) and the service does the rest.
+            var after: UUID?
+            var lastError: (any Error)?
+            for _ in 0..<100 where after == nil {
+                do {
+                    after = try await sequencer.enroll("after", in: oneStep.name)
+                } catch {
+                    lastError = error
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            let id = try #require(after, "enroll after the restart kept failing: \(String(describing: lastError))")
+            var status = try await sequencer.enrollment(id).status
+            for _ in 0..<200 where status != .completed {
+                try await Task.sleep(for: .milliseconds(100))
+                status = try await sequencer.enrollment(id).status
+            }
+            #expect(status == .completed, "ticking resumed without a restart")
+            let warnings = capture.count(.warning, containing: "tick failed")
+            #expect(warnings >= 1 && warnings <= 5, "failed ticks are logged at most about once a second: \(warnings)")
+            group.cancelAll()
+        }
+    }
+}
+
+/// A runner that blocks until cancelled.
+final class Blocker: TaskRunner {
+    let name = "Block"
+    let entered = Mutex(0)
+    func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
+        entered.withLock { $0 += batch.count }
+        try await Task.sleep(for: .seconds(3_600))
+        return batch.map { $0.result(.next) }
+    }
+}
+
+/// The same step name, answering at once.
+struct Answering: TaskRunner {
+    let name = "Block"
+    func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] { batch.map { $0.result(.next) } }
+}
+
+/// A count shared with a listener's callback.
+final class SharedCount: Sendable {
+    let value = Mutex(0)
+}

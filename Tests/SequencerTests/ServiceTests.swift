@@ -1,0 +1,294 @@
+import Foundation
+import InMemoryTracing
+import Logging
+import MetricsTestKit
+@testable import Sequencer
+import SequencerTesting
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+import Tracing
+
+/// A runner that blocks until its task is cancelled (a send that never returns), counting calls.
+final class BlockingRunner: TaskRunner {
+    let name = "Block"
+    let entered = Mutex(0)
+    func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
+        entered.withLock { $0 += batch.count }
+        try await Task.sleep(for: .seconds(3_600))
+        return batch.map { $0.result(.next) }
+    }
+}
+
+/// Waits for the first event that matches, or fails after `seconds` of real time.
+func expectEvent(_ events: AsyncStream<SequencerService.Event>, within seconds: Double = 10,
+                 _ matches: @escaping @Sendable (SequencerService.Event) -> Bool) async throws -> SequencerService.Event {
+    try await withThrowingTaskGroup(of: SequencerService.Event?.self) { group in
+        group.addTask {
+            for await event in events where matches(event) { return event }
+            return nil
+        }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        return try #require(first, "no matching event within \(seconds) s")
+    }
+}
+
+func ticked(_ event: SequencerService.Event) -> TickReport? {
+    if case .ticked(let report) = event { report } else { nil }
+}
+
+@Suite("SequencerService")
+struct ServiceTests {
+    static let twoSteps = SequenceDefinition(name: "two", version: 1) {
+        Step.goTo("a", target: "b")
+        Step(id: "b", runner: "Record")
+    }
+
+    @Test func anEnrollmentWakesTheServiceWithoutWaitingForThePoll() async throws {
+        let clock = ManualClock()
+        let sequencer = makeSequencer([RecordingRunner()])
+        try await sequencer.register(Self.twoSteps)
+        var configuration = SequencerService.Configuration()
+        configuration.interval = .seconds(3_600)
+        configuration.debounce = .zero
+        let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
+        let events = service.events()
+        let running = Task { try await service.run() }
+        _ = try await expectEvent(events) { ticked($0) != nil }   // the first, empty tick
+        await clock.waitForSleepers(1)
+        let id = try await sequencer.enroll("u", in: "two", now: t0)
+        let report = try #require(ticked(try await expectEvent(events) { (ticked($0)?.claimed ?? 0) > 0 }))
+        #expect(report.completed == 1 && clock.now.offset == .zero, "ticked at once, without the clock moving")
+        #expect(try await sequencer.enrollment(id).status == .completed)
+        running.cancel()
+        try await running.value
+    }
+
+    @Test func withoutWakeUpsItPollsEveryInterval() async throws {
+        let clock = ManualClock()
+        let sequencer = makeSequencer([RecordingRunner()])
+        try await sequencer.register(Self.twoSteps)
+        var configuration = SequencerService.Configuration()
+        configuration.interval = .seconds(10)
+        configuration.wakeUps = .pollOnly
+        let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
+        let events = service.events()
+        let running = Task { try await service.run() }
+        _ = try await expectEvent(events) { ticked($0) != nil }
+        await clock.waitForSleepers(1)
+        let id = try await sequencer.enroll("u", in: "two", now: t0)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await sequencer.enrollment(id).status == .active, "not processed before the poll")
+        clock.advance(by: .seconds(10))
+        _ = try await expectEvent(events) { (ticked($0)?.claimed ?? 0) > 0 }
+        #expect(try await sequencer.enrollment(id).status == .completed)
+        running.cancel()
+        try await running.value
+    }
+
+    @Test func fullBatchesTickAgainAtOnce() async throws {
+        let clock = ManualClock()
+        let sequencer = makeSequencer([RecordingRunner()]) {
+            $0.batchSize = 10
+            $0.maxBatchesPerTick = 1
+        }
+        try await sequencer.register(Self.twoSteps)
+        _ = try await sequencer.enroll((0..<25).map { EnrollmentRequest(subject: "u\($0)") }, in: "two", now: t0)
+        var configuration = SequencerService.Configuration()
+        configuration.wakeUps = .pollOnly
+        let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
+        let events = service.events()
+        let running = Task { try await service.run() }
+        var claims: [Int] = []
+        for await event in events {
+            guard let report = ticked(event) else { continue }
+            claims.append(report.claimed)
+            if report.claimed < 10 { break }
+        }
+        #expect(claims == [10, 10, 5], "three ticks back to back, the clock never moved")
+        #expect(clock.now.offset == .zero)
+        running.cancel()
+        try await running.value
+    }
+
+    @Test func aFailingStoreIsRetriedWithBackoffAndTheServiceResumes() async throws {
+        let clock = ManualClock()
+        let store = FlakyStore(failures: 3)
+        let sequencer = makeSequencer([RecordingRunner()], store: store)
+        try await sequencer.register(Self.twoSteps)
+        let id = try await sequencer.enroll("u", in: "two", now: t0)
+        var configuration = SequencerService.Configuration()
+        configuration.wakeUps = .pollOnly
+        configuration.backoff.jitter = 0
+        let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
+        let events = service.events()
+        let running = Task { try await service.run() }
+        for expected in [Duration.milliseconds(100), .milliseconds(200), .milliseconds(400)] {
+            _ = try await expectEvent(events) { if case .failed = $0 { true } else { false } }
+            await clock.waitForSleepers(1)
+            clock.advance(by: expected)
+        }
+        _ = try await expectEvent(events) { (ticked($0)?.completed ?? 0) == 1 }
+        #expect(try await sequencer.enrollment(id).status == .completed)
+        running.cancel()
+        try await running.value
+    }
+
+    @Test func gracefulShutdownLetsTheBatchInFlightFinish() async throws {
+        let slow = SlowRunner(milliseconds: 300)
+        let sequencer = makeSequencer([slow])
+        try await sequencer.register(SequenceDefinition(name: "slow", version: 1) { Step(id: "s", runner: "Slow") })
+        let ids = try await sequencer.enroll((0..<3).map { EnrollmentRequest(subject: "u\($0)") }, in: "slow", now: t0)
+        let service = SequencerService(sequencer, now: { t0 })
+        try await testGracefulShutdown { trigger in
+            let running = Task { try await service.run() }
+            while slow.entered.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }  // in its runner
+            trigger.triggerGracefulShutdown()
+            try await running.value
+        }
+        for id in ids { #expect(try await sequencer.enrollment(id).status == .completed) }
+    }
+
+    @Test func pastTheShutdownTimeoutWorkDoneIsCommittedAndTheRestReleased() async throws {
+        let clock = ManualClock()
+        let blocker = BlockingRunner()
+        let sequencer = makeSequencer([blocker])
+        try await sequencer.register(SequenceDefinition(name: "stuck", version: 1) {
+            Step.goTo("first", target: "send")
+            Step(id: "send", runner: "Block")
+        })
+        let ids = try await sequencer.enroll((0..<3).map { EnrollmentRequest(subject: "u\($0)") }, in: "stuck", now: t0)
+        var configuration = SequencerService.Configuration()
+        configuration.shutdownTimeout = .seconds(5)
+        let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
+        let events = service.events()
+        try await testGracefulShutdown { trigger in
+            let running = Task { try await service.run() }
+            while blocker.entered.withLock({ $0 }) < 3 { try await Task.sleep(for: .milliseconds(5)) }
+            trigger.triggerGracefulShutdown()
+            await clock.waitForSleepers(1)   // the shutdown timeout
+            clock.advance(by: .seconds(5))
+            try await running.value
+        }
+        let report = try #require(ticked(try await expectEvent(events) { ticked($0) != nil }))
+        #expect(report.jumped == 3 && report.retried == 0 && report.failed == 0, "\(report)")
+        for id in ids {
+            let e = try await sequencer.enrollment(id)
+            #expect(e.stepID == "send" && e.status == .active && e.attempts == 0, "the GoTo was committed, the send left to run again")
+            #expect(try await sequencer.history(of: id).map(\.kind) == [.enrolled, .advanced], "nothing counted twice, no retry")
+        }
+        // No lease is held: another ticker takes them at once.
+        let taken = try await sequencer.store.claim(ClaimRequest(now: t0, limit: 10, owner: "next", leaseDuration: .seconds(60)))
+        #expect(taken.count == 3)
+    }
+
+    @Test func aCancelledTickIsNotAFailedAttemptAndHoldsNoLease() async throws {
+        let blocker = BlockingRunner()
+        let sequencer = makeSequencer([blocker])
+        try await sequencer.register(SequenceDefinition(name: "stuck", version: 1) { Step(id: "send", runner: "Block") })
+        let id = try await sequencer.enroll("u", in: "stuck", now: t0)
+        // The README's hand-written loop, cancelled the way a ServiceGroup cancels on SIGTERM.
+        let loop = Task {
+            while !Task.isCancelled {
+                _ = try await sequencer.tick(now: t0)
+            }
+        }
+        while blocker.entered.withLock({ $0 }) < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        loop.cancel()
+        _ = try? await loop.value
+        let e = try await sequencer.enrollment(id)
+        #expect(e.attempts == 0 && e.lastError == nil && e.status == .active)
+        #expect(try await sequencer.history(of: id).map(\.kind) == [.enrolled])
+        let taken = try await sequencer.store.claim(ClaimRequest(now: t0, limit: 10, owner: "next", leaseDuration: .seconds(60)))
+        #expect(taken.count == 1, "released, not left leased")
+    }
+
+    @Test func metricsAndSpansAreRecorded() async throws {
+        let metrics = TestMetrics()
+        let tracer = InMemoryTracer()
+        let sequencer = makeSequencer([RecordingRunner(), ThrowingRunner()]) {
+            $0.metricsFactory = metrics
+            $0.tracer = tracer
+            $0.retry.maxAttempts = 1
+        }
+        try await sequencer.register(Self.twoSteps)
+        try await sequencer.register(SequenceDefinition(name: "boom", version: 1) { Step(id: "t", runner: "Throw") })
+        _ = try await sequencer.enroll((0..<4).map { EnrollmentRequest(subject: "u\($0)") }, in: "two", now: t0)
+        _ = try await sequencer.enroll("x", in: "boom", now: t0)
+        _ = try await sequencer.tick(now: t0.addingTimeInterval(5))
+
+        #expect(metrics.counterTotal(label: "sequencer_ticks_total") == 1)
+        #expect(metrics.counterTotal(label: "sequencer_claimed_total") == 5)
+        #expect(metrics.counterTotal(label: "sequencer_steps_total",
+                                     dimensions: [("sequence", "two"), ("step", "a"), ("action", "goTo")]) == 4)
+        #expect(metrics.counterTotal(label: "sequencer_steps_total",
+                                     dimensions: [("sequence", "two"), ("step", "b"), ("action", "next")]) == 4)
+        #expect(metrics.counterTotal(label: "sequencer_steps_total",
+                                     dimensions: [("sequence", "boom"), ("step", "t"), ("action", "retry")]) == 1)
+        #expect(metrics.counterTotal(label: "sequencer_completed_total", dimensions: [("sequence", "two")]) == 4)
+        #expect(metrics.counterTotal(label: "sequencer_failed_total", dimensions: [("sequence", "boom"), ("step", "t")]) == 1)
+        #expect(metrics.counterTotal(label: "sequencer_enrollments_created_total", dimensions: [("sequence", "two")]) == 4)
+        let tick = try metrics.expectTimer("sequencer_tick_duration")
+        #expect(tick.values.count == 1)
+        let runner = try metrics.expectTimer("sequencer_runner_duration", [("runner", "Record")])
+        #expect(runner.values.count == 1)
+        let lag = try metrics.expectTimer("sequencer_due_lag")
+        #expect(lag.values.count == 5 && lag.values.allSatisfy { $0 >= 5_000_000_000 }, "claimed 5 s after they were due")
+
+        let spans = tracer.finishedSpans
+        #expect(spans.filter { $0.operationName == "sequencer.tick" }.count == 1)
+        let runnerSpans = spans.filter { $0.operationName == "sequencer.runner" }
+        #expect(runnerSpans.count == 3)
+        let recordSpan = try #require(runnerSpans.first { $0.attributes["sequencer.runner"]?.toSpanAttribute() == "Record" })
+        #expect(recordSpan.attributes["sequencer.sequence"]?.toSpanAttribute() == "two")
+        #expect(recordSpan.attributes["sequencer.step"]?.toSpanAttribute() == "b")
+        #expect(recordSpan.attributes["sequencer.batch_size"]?.toSpanAttribute() == 4)
+    }
+}
+
+/// A runner that takes a while (real time) and then moves on.
+final class SlowRunner: TaskRunner {
+    let name = "Slow"
+    let milliseconds: Int
+    let entered = Mutex(0)
+    init(milliseconds: Int) { self.milliseconds = milliseconds }
+    func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
+        entered.withLock { $0 += 1 }
+        try await Task.sleep(for: .milliseconds(milliseconds))
+        return batch.map { $0.result(.next) }
+    }
+}
+
+/// An in-memory store whose first `failures` claims fail, as a database that is down would.
+final class FlakyStore: SequenceStore {
+    struct Down: Error, CustomStringConvertible { var description: String { "connection refused" } }
+    let inner = InMemoryStore()
+    let remaining: Mutex<Int>
+    init(failures: Int) { remaining = Mutex(failures) }
+    func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
+        if remaining.withLock({ $0 -= 1; return $0 >= 0 }) { throw Down() }
+        return try await inner.claim(request)
+    }
+    func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool { try await inner.saveDefinition(definition) }
+    func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
+        try await inner.definition(named: name, version: version)
+    }
+    func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] { try await inner.enroll(enrollments) }
+    func commit(_ request: CommitRequest) async throws -> CommitResult { try await inner.commit(request) }
+    func renew(_ request: RenewRequest) async throws -> RenewResult { try await inner.renew(request) }
+    func release(_ request: ReleaseRequest) async throws -> Int { try await inner.release(request) }
+    func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
+        try await inner.change(id, change, now: now)
+    }
+    func enrollment(_ id: UUID) async throws -> Enrollment? { try await inner.enrollment(id) }
+    func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
+        try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
+    }
+    func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
+}
