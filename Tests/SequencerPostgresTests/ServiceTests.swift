@@ -210,15 +210,22 @@ struct PostgresServiceTests {
             let events = service.events()
             group.addTask { try await service.run() }
 
+            func statusEventually(_ id: UUID) async throws -> EnrollmentStatus {
+                var status = try await sequencer.enrollment(id).status
+                for _ in 0..<300 where status != .completed {
+                    try await Task.sleep(for: .milliseconds(100))
+                    status = try await sequencer.enrollment(id).status
+                }
+                return status
+            }
             let before = try await sequencer.enroll("before", in: oneStep.name)
-            _ = try await firstEvent(events, within: 10) { (report($0)?.completed ?? 0) > 0 }
-            #expect(try await sequencer.enrollment(before).status == .completed)
+            #expect(try await statusEventually(before) == .completed)
 
             // Fast, not immediate: the throwaway cluster runs with synchronous_commit=off, so an
             // immediate stop may lose the last fraction of a second of commits.
             try await cluster.stopServer(.fast)
-            _ = try await firstEvent(events, within: 10) { if case .failed = $0 { true } else { false } }
-            try await Task.sleep(for: .seconds(2))
+            _ = try await firstEvent(events, within: 15) { if case .failed = $0 { true } else { false } }
+            try await Task.sleep(for: .seconds(1))
             try await cluster.startServer()
 
             // The client reconnects; enroll (retrying while its pool comes back) and the service does the rest.
@@ -233,12 +240,7 @@ struct PostgresServiceTests {
                 }
             }
             let id = try #require(after, "enroll after the restart kept failing: \(String(describing: lastError))")
-            var status = try await sequencer.enrollment(id).status
-            for _ in 0..<200 where status != .completed {
-                try await Task.sleep(for: .milliseconds(100))
-                status = try await sequencer.enrollment(id).status
-            }
-            #expect(status == .completed, "ticking resumed without a restart")
+            #expect(try await statusEventually(id) == .completed, "ticking resumed without a restart")
             let warnings = capture.count(.warning, containing: "tick failed")
             #expect(warnings >= 1 && warnings <= 5, "failed ticks are logged at most about once a second: \(warnings)")
             group.cancelAll()
