@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // Documentation only: `swift package generate-documentation --target Sequencer` (README "Documentation").
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
@@ -87,6 +88,7 @@ let package = Package(
                 "SequencerPostgresTesting",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -100,8 +102,32 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Benchmarks/sequencer-bench",
+            swiftSettings: swiftSettings
+        ),
+        // The service example (README "Running in a service"): a library, so tests drive its routes, and a thin main.
+        .target(
+            name: "SignupServiceApp",
+            dependencies: [
+                "Sequencer", "SequencerPostgres", "SequencerTransports",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/SignupService/App",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SignupService",
+            dependencies: [
+                "SignupServiceApp", "SequencerPostgresTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/SignupService/Main",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -146,6 +172,17 @@ let package = Package(
             exclude: ["Servers"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "ExamplesTests",
+            dependencies: [
+                "SignupServiceApp", "Sequencer", "SequencerPostgresTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Every Swift example of the README, the DocC articles and the doc comments, compiled
         // (Snippets/), and a test that checks each example has its compiled copy.
         .testTarget(
@@ -155,6 +192,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

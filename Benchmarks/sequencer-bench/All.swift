@@ -24,11 +24,16 @@ struct All: AsyncParsableCommand {
         var idleWaiting: Int
         var idleRounds: Int
         var memory: Int
+        var latencySeconds: Double
+        var idleServiceWaiting: Int
+        var idleServiceSeconds: Double
         /// Runs of drain and of sql-floor (alternating); each reports its median run.
         var drainRuns = 3
 
-        static let full = Sizes(drain: 100_000, enroll: 100_000, idleWaiting: 1_000_000, idleRounds: 15, memory: 1_000_000)
-        static let quick = Sizes(drain: 10_000, enroll: 10_000, idleWaiting: 100_000, idleRounds: 7, memory: 50_000)
+        static let full = Sizes(drain: 100_000, enroll: 100_000, idleWaiting: 1_000_000, idleRounds: 15, memory: 1_000_000,
+                                latencySeconds: 20, idleServiceWaiting: 1_000_000, idleServiceSeconds: 60)
+        static let quick = Sizes(drain: 10_000, enroll: 10_000, idleWaiting: 100_000, idleRounds: 7, memory: 50_000,
+                                 latencySeconds: 3, idleServiceWaiting: 10_000, idleServiceSeconds: 3)
     }
 
     func run() async throws {
@@ -59,6 +64,10 @@ struct All: AsyncParsableCommand {
         await log.run("enroll") { try await EnrollScenario(n: sizes.enroll).run(database) }
         await log.run("idle") { try await IdleScenario(waiting: sizes.idleWaiting, rounds: sizes.idleRounds).run(database) }
         await log.run("memory") { try await MemoryScenario(n: sizes.memory).run(database) }
+        await log.run("latency") { try await LatencyScenario(seconds: sizes.latencySeconds).run(database) }
+        await log.run("idle-service") {
+            try await IdleServiceScenario(waiting: sizes.idleServiceWaiting, seconds: sizes.idleServiceSeconds).run(database)
+        }
 
         let total = (clock.now - start).timeInterval
         Output.emit(await summary(log, seconds: total, database: database))
@@ -115,7 +124,9 @@ struct All: AsyncParsableCommand {
                 "drain_vs_sql_floor": target(ratio, ">= 0.7") { $0 >= 0.7 },
                 "idle_ratio": target(figure("idle", "ratio"), "<= 1.3") { $0 <= 1.3 },
                 "memory_peak_rss_mb": target(figure("memory", "peak_rss_mb"), "< 200") { $0 < 200 },
-                "all_seconds": target(seconds, "< 600") { $0 < 600 },
+                "latency_p50_ms": target(figure("latency", "p50_ms"), "<= 5") { $0 <= 5 },
+                "latency_p99_ms": target(figure("latency", "p99_ms"), "<= 25") { $0 <= 25 },
+                "all_seconds": target(seconds, "< 900") { $0 < 900 },
             ],
             "machine": [
                 "cores": .int(info.activeProcessorCount),

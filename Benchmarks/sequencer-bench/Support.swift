@@ -169,6 +169,42 @@ func tickUntilEmpty(_ sequencer: Sequencer) async throws -> TickTotals {
     }
 }
 
+/// Runs the sequencer's ``SequencerService`` (polling every millisecond, so the run's end is not
+/// an interval late) until one of its ticks claims nothing.
+func serviceUntilEmpty(_ sequencer: Sequencer) async throws -> TickTotals {
+    var configuration = SequencerService.Configuration()
+    configuration.interval = .milliseconds(1)
+    configuration.wakeUps = .pollOnly
+    let service = SequencerService(sequencer, configuration: configuration, logger: benchLogger)
+    let events = service.events()
+    return try await withThrowingTaskGroup(of: TickTotals?.self) { group in
+        group.addTask {
+            try await service.run()
+            return nil
+        }
+        group.addTask {
+            var totals = TickTotals()
+            for await event in events {
+                switch event {
+                case .ticked(let report):
+                    totals.add(report)
+                    if report.claimed == 0 { return totals }
+                case .failed(let error):
+                    throw BenchError("a tick failed: \(error)")
+                case .woken:
+                    break
+                }
+            }
+            return totals
+        }
+        defer { group.cancelAll() }
+        while let result = try await group.next() {
+            if let totals = result { return totals }
+        }
+        throw BenchError("the service stopped before the work was done")
+    }
+}
+
 // MARK: Output
 
 /// One scenario's result: the JSON object printed as one line on stdout.

@@ -73,11 +73,11 @@ func makeTickers(store: PostgresStore, count: Int, owner: String, batchSize: Int
     return sequencers
 }
 
-/// Runs every sequencer's tick loop concurrently until each has a tick that claims nothing.
+/// Runs a ``SequencerService`` per sequencer, as hosts do, until each has a tick that claims nothing.
 func tickConcurrently(_ sequencers: [Sequencer]) async throws -> TickTotals {
     try await withThrowingTaskGroup(of: TickTotals.self) { group in
         for sequencer in sequencers {
-            group.addTask { try await tickUntilEmpty(sequencer) }
+            group.addTask { try await serviceUntilEmpty(sequencer) }
         }
         var sum = TickTotals()
         for try await totals in group { sum = sum + totals }

@@ -1,7 +1,7 @@
 // A ticker process for the multi-process test (Tests/SequencerPostgresTests/MultiProcessTests.swift).
 //
-// Ticks a PostgresStore (DATABASE_URL, --schema) with a simulated clock until no
-// enrollment is active any more, then prints one line of JSON with what it did.
+// Runs a SequencerService on a PostgresStore (DATABASE_URL, --schema) with a simulated clock until
+// no enrollment is active any more, then prints one line of JSON with what it did.
 // Not a product: it exists to put several real OS processes on one database.
 //
 //   DATABASE_URL=postgres://… SequencerStressTicker --schema s --owner p1 [--start 1900000000]
@@ -12,6 +12,8 @@ import PostgresNIO
 import Sequencer
 import SequencerPostgres
 import SequencerPostgresTesting
+import ServiceLifecycle
+import Synchronization
 
 struct Options {
     var schema = "sequencer"
@@ -48,6 +50,8 @@ struct Failure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// Runs the sequencer's ``SequencerService`` (the runtime a host runs) on a simulated clock that
+/// moves 10 ms per tick, until a tick finds nothing and no enrollment is active any more.
 func tickUntilDone(_ options: Options, client: PostgresClient, logger: Logger) async throws -> TickReport {
     let store = try PostgresStore(client: client, configuration: .init(schema: options.schema), logger: logger)
     var configuration = Sequencer.Configuration()
@@ -57,24 +61,44 @@ func tickUntilDone(_ options: Options, client: PostgresClient, logger: Logger) a
     configuration.yieldDelay = .milliseconds(1)
     let sequencer = Sequencer(store: store, configuration: configuration, logger: logger)
 
-    let clock = ContinuousClock()
-    let deadline = clock.now + .seconds(options.timeout)
-    var total = TickReport()
-    var now = options.start
-    while clock.now < deadline {
-        let report = try await sequencer.tick(now: now)
-        total.add(report)
-        if report.claimed == 0 {
-            let active = try await client.query(
-                "SELECT count(*) FROM \(unescaped: "\"\(options.schema)\"").enrollments WHERE status = 'active'",
-                logger: logger
-            ).collect()[0].decode(Int.self)
-            if active == 0 { return total }
-            try await Task.sleep(for: .milliseconds(5))
+    let ticks = Atomic<Int>(0)
+    let start = options.start
+    var serviceConfiguration = SequencerService.Configuration()
+    serviceConfiguration.interval = .milliseconds(5)
+    let service = SequencerService(sequencer, configuration: serviceConfiguration, now: {
+        start.addingTimeInterval(0.01 * Double(ticks.add(1, ordering: .relaxed).oldValue))
+    }, logger: logger)
+    let events = service.events()
+    let schema = options.schema
+    let timeout = options.timeout
+    return try await withThrowingTaskGroup(of: TickReport?.self) { group in
+        group.addTask {
+            try await service.run()
+            return nil
         }
-        now = now.addingTimeInterval(0.01)
+        group.addTask {
+            var total = TickReport()
+            for await event in events {
+                guard case .ticked(let report) = event else { continue }
+                total.add(report)
+                guard report.claimed == 0 else { continue }
+                let active = try await client.query(
+                    "SELECT count(*) FROM \(unescaped: "\"\(schema)\"").enrollments WHERE status = 'active'", logger: logger
+                ).collect()[0].decode(Int.self)
+                if active == 0 { return total }
+            }
+            return total
+        }
+        group.addTask {
+            try await Task.sleep(for: .seconds(timeout))
+            throw Failure("\(options.owner): enrollments still active after \(timeout) s")
+        }
+        defer { group.cancelAll() }
+        while let result = try await group.next() {
+            if let total = result { return total }
+        }
+        throw Failure("the service stopped")
     }
-    throw Failure("\(options.owner): enrollments still active after \(options.timeout) s")
 }
 
 let logger = Logger(label: "sequencer.stress-ticker") { _ in SwiftLogNoOpLogHandler() }

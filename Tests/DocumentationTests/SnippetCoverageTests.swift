@@ -25,13 +25,16 @@ struct SnippetCoverageTests {
     static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The compiled copies, normalized.
+    /// The compiled copies, normalized: this target's snippets, and the Vapor integration package,
+    /// which compiles the README's Vapor example against Vapor and Fluent (built by CI on its own).
     static let compiled: [String] = {
-        let directory = root.appendingPathComponent("Tests/DocumentationTests/Snippets")
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return files.filter { $0.hasSuffix(".swift") }.sorted().flatMap { name -> [String] in
-            let text = (try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)) ?? ""
-            return normalize(text.components(separatedBy: "\n"))
+        ["Tests/DocumentationTests/Snippets", "Examples/VaporIntegration/Sources/VaporIntegration"].flatMap { path in
+            let directory = root.appendingPathComponent(path)
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            return files.filter { $0.hasSuffix(".swift") }.sorted().flatMap { name -> [String] in
+                let text = (try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)) ?? ""
+                return normalize(text.components(separatedBy: "\n"))
+            }
         }
     }()
 

@@ -2,6 +2,7 @@
 // PostgresClient, secrets) and the stand-ins for third-party clients the examples call. Each
 // example compiles in Generated+*.swift against these; none of them runs a real provider.
 import Foundation
+import Hummingbird
 import Logging
 import PostgresNIO
 import Sequencer
@@ -66,3 +67,5 @@ struct MyProviderClient: Sendable {
 
 func post(_ url: String, _ body: JSONValue) async throws {}
 func post(_ url: String, body: JSONValue) async throws {}
+
+nonisolated(unsafe) let router = Router()  // only ever compiled, never used: the examples are not run

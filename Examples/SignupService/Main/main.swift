@@ -1,0 +1,28 @@
+// swift run SignupService: see Examples/SignupService/App/SignupApp.swift.
+import Foundation
+import Hummingbird
+import Logging
+import SequencerPostgresTesting
+import SignupServiceApp
+
+var logger = Logger(label: "signup-service")
+logger.logLevel = .info
+let environment = ProcessInfo.processInfo.environment
+
+// Without DATABASE_URL, a throwaway cluster from the local PostgreSQL binaries (removed at exit).
+var cluster: ThrowawayPostgres?
+let url: String
+if let given = environment["DATABASE_URL"], !given.isEmpty {
+    url = given
+} else {
+    let started = try await ThrowawayPostgres.start()
+    cluster = started
+    url = started.url
+    logger.info("started a throwaway PostgreSQL", metadata: ["url": "\(url)"])
+}
+var configuration = SignupAppConfiguration(postgres: try TestPostgres.configuration(url: url))
+configuration.smtpURL = environment["SMTP_URL"]
+configuration.port = environment["PORT"].flatMap(Int.init) ?? 8080
+let app = try buildApplication(configuration, logger: logger)
+try await app.runService()
+try await cluster?.stop()
