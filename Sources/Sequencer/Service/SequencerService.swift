@@ -16,8 +16,10 @@ import Synchronization
 /// **The loop.** It ticks; while ticks come back with full batches it ticks again at once;
 /// otherwise it sleeps ``Configuration/interval`` (1 s) on its clock, and wakes early when the
 /// store says something became due now (``SequenceStore/wakeUps``: `NOTIFY` on PostgreSQL,
-/// in process for ``InMemoryStore``), a few milliseconds later (``Configuration/debounce``)
-/// so a burst of wake-ups gives one tick. The poll stays as the backup: a lost notification
+/// in process for ``InMemoryStore``). A wake-up that finds the service idle ticks at once; the
+/// wake-ups that arrive while a tick runs are gathered for ``Configuration/debounce`` (2 ms)
+/// after it and give one more tick, so a burst costs two ticks however long it is, and an
+/// isolated enrollment waits for no timer. The poll stays as the backup: a lost notification
 /// delays work by one interval at most.
 ///
 /// **Shutdown.** On graceful shutdown it stops claiming. A batch in flight finishes and commits
@@ -42,8 +44,9 @@ public final class SequencerService: Service, Sendable {
         /// for PostgreSQL behind a connection pooler in transaction mode (PgBouncer), where
         /// `LISTEN` cannot work.
         public var wakeUps: WakeUpMode = .listen
-        /// How long to wait after a wake-up before ticking, so wake-ups that arrive together give
-        /// one tick. Default 2 ms.
+        /// How long to gather the wake-ups that arrived during a tick before ticking again for
+        /// them, so a burst gives one more tick, not one per wake-up. A wake-up that finds the
+        /// service idle ticks at once. Default 2 ms.
         public var debounce: Duration = .milliseconds(2)
         /// How long a batch in flight may take to finish once shutdown begins. Default 30 s.
         public var shutdownTimeout: Duration = .seconds(30)
@@ -234,12 +237,14 @@ public final class SequencerService: Service, Sendable {
         }
     }
 
-    /// Sleeps ``Configuration/interval``, or less if a wake-up arrives (then waits the debounce);
-    /// returns at once on graceful shutdown or cancellation.
+    /// Sleeps ``Configuration/interval``, or less if a wake-up arrives; returns at once on
+    /// graceful shutdown or cancellation. Wake-ups that arrived during the last tick (a burst
+    /// under way) are gathered for the debounce first; one that finds the loop idle is not delayed.
     private func sleepUntilWoken() async {
         let clock = self.clock
         let interval = configuration.interval
         let signal = self.signal
+        let burst = signal.isPending
         let woken: Bool = (try? await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Bool.self) { group in
                 group.addTask {
@@ -255,7 +260,7 @@ public final class SequencerService: Service, Sendable {
                 return first
             }
         }) ?? false
-        if woken && !stopping {
+        if woken && burst && !stopping {
             try? await cancelWhenGracefulShutdown { try await clock.sleep(for: self.configuration.debounce) }
         }
     }

@@ -24,6 +24,9 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
+    /// Whether a signal arrived that no wait has consumed yet.
+    var isPending: Bool { state.withLock { $0.pending } }
+
     /// Forgets a pending signal (after a tick that has already seen everything due).
     func clear() {
         state.withLock { $0.pending = false }
