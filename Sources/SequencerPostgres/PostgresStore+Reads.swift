@@ -25,6 +25,17 @@ extension PostgresStore {
         }
     }
 
+    /// A subject's enrollments in every sequence, newest first; uses the `enrollments_subject` index.
+    public func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
+        try await withStoreErrors("read the enrollments of a subject") {
+            let rows = try await client.query("""
+                SELECT \(unescaped: EnrollmentTable.selectList()) FROM \(unescaped: tables.enrollments)
+                WHERE subject = \(subject) ORDER BY created_at DESC, id DESC LIMIT \(max(0, limit))
+                """, logger: logger)
+            return try await EnrollmentTable.decodeAll(rows).map(\.enrollment)
+        }
+    }
+
     /// An enrollment's history, oldest first (in the order events were written).
     public func history(of id: UUID) async throws -> [HistoryEvent] {
         try await withStoreErrors("read history of \(id)") {

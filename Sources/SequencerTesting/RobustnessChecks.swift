@@ -316,6 +316,9 @@ public enum RobustnessChecks {
             try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
         }
         func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
+        func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
+            try await inner.enrollments(subject: subject, limit: limit)
+        }
     }
 
     // MARK: Sends
@@ -371,6 +374,9 @@ public enum RobustnessChecks {
             try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
         }
         func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
+        func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
+            try await inner.enrollments(subject: subject, limit: limit)
+        }
     }
 
     /// A ledger through which the process "dies" the `n`th time it is asked to record a send:

@@ -39,6 +39,9 @@ public enum StoreConformance {
         Check(name: "renew extends live leases only, and a renewed lease is not claimed", body: renewExtendsLiveLeases),
         Check(name: "dates outside the calendar are refused by enroll and commit", body: datesOutOfRange),
         Check(name: "release gives up live leases only, leaving the cursor as it was", body: releaseGivesUpLeases),
+        Check(name: "retry brings a failed enrollment back at its step, in the same visit", body: retryFailed),
+        Check(name: "move starts a new visit of a step of the same version, or changes nothing", body: moveToStep),
+        Check(name: "a subject's enrollments are found across sequences, newest first", body: enrollmentsBySubject),
     ]
 
     // MARK: Fixtures
@@ -331,5 +334,86 @@ public enum StoreConformance {
                    "results are in request order")
         try expect(try await claim(store, limit: 2000).count == 1000, "every enrollment is due")
     }
-}
 
+    static func retryFailed(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        let id = try await store.enroll([newEnrollment("u")])[0].enrollment.id
+        let claimed = try await claim(store)
+        var failed = claimed[0].enrollment
+        failed.status = .failed
+        failed.nextRunAt = nil
+        failed.attempts = 3
+        failed.lastError = "provider said no"
+        _ = try await store.commit(CommitRequest(owner: "owner-1", outcomes: [CommitRequest.Outcome(enrollment: failed, fence: claimed[0].fence)],
+                                                 events: []))
+        let t1 = t0.addingTimeInterval(60)
+        let retried = try await store.change(id, .retry(by: "ops@example.com"), now: t1)
+        try expect(retried.status == .active && retried.nextRunAt == t1, "active and due now, got \(retried)")
+        try expect(retried.stepID == "a" && retried.visit == failed.visit, "the same step and visit, got \(retried)")
+        try expect(retried.attempts == 0 && retried.lastError == nil, "attempts reset, got \(retried)")
+        try expect(try await store.enrollment(id) == retried, "stored as returned")
+        try expect(try await claim(store, now: t1).map(\.enrollment.id) == [id], "claimable again")
+        let event = try await store.history(of: id).last
+        try expect(event?.kind == .retried && event?.message?.contains("ops@example.com") == true
+                       && event?.message?.contains("provider said no") == true,
+                   "the history says who retried what, got \(String(describing: event))")
+        do {
+            _ = try await store.change(id, .retry(), now: t1)
+            try expect(false, "retrying an active enrollment must fail")
+        } catch let error as SequencerError {
+            try expect(error.code == .invalidState, "invalidState, got \(error.code)")
+        }
+    }
+
+    static func moveToStep(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        let id = try await store.enroll([newEnrollment("u", due: t0.addingTimeInterval(3600))])[0].enrollment.id
+        let before = try await store.enrollment(id)
+        let t1 = t0.addingTimeInterval(5)
+        for (change, code) in [(EnrollmentChange.move(to: "zz", in: definition), SequencerError.Code.unknownStepReference),
+                               (.move(to: "b", in: SequenceDefinition(name: definition.name, version: 2, steps: definition.steps)),
+                                .invalidState)] {
+            do {
+                _ = try await store.change(id, change, now: t1)
+                try expect(false, "\(change) must fail")
+            } catch let error as SequencerError {
+                try expect(error.code == code, "\(code), got \(error.code): \(error)")
+            }
+        }
+        try expect(try await store.enrollment(id) == before, "a refused move changes nothing")
+        let moved = try await store.change(id, .move(to: "b", in: definition, by: "ops"), now: t1)
+        try expect(moved.stepID == "b" && moved.visit == 2 && moved.stepEnteredAt == t1 && moved.nextRunAt == t1,
+                   "a new visit of b, due now, got \(moved)")
+        let event = try await store.history(of: id).last
+        try expect(event?.kind == .moved && event?.fromStep == "a" && event?.toStep == "b" && event?.visit == 1,
+                   "a moved event from a to b, got \(String(describing: event))")
+        _ = try await store.change(id, .pause, now: t1)
+        let pausedMove = try await store.change(id, .move(to: "a", in: definition), now: t1)
+        try expect(pausedMove.status == .paused && pausedMove.nextRunAt == nil && pausedMove.stepID == "a",
+                   "a paused enrollment moves and stays paused, got \(pausedMove)")
+        _ = try await store.change(id, .cancel, now: t1)
+        do {
+            _ = try await store.change(id, .move(to: "b", in: definition), now: t1)
+            try expect(false, "moving a cancelled enrollment must fail")
+        } catch let error as SequencerError {
+            try expect(error.code == .invalidState, "invalidState, got \(error.code)")
+        }
+    }
+
+    static func enrollmentsBySubject(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        let other = SequenceDefinition(name: "conformance-other", version: 1, steps: definition.steps)
+        _ = try await store.saveDefinition(other)
+        var older = newEnrollment("user-42")
+        older.createdAt = t0.addingTimeInterval(-60)
+        var newer = newEnrollment("user-42")
+        newer.sequenceName = other.name
+        newer.createdAt = t0.addingTimeInterval(60)
+        let results = try await store.enroll([older, newEnrollment("user-7"), newer, newEnrollment("user-420")])
+        let found = try await store.enrollments(subject: "user-42", limit: 10)
+        try expect(found.map(\.id) == [results[2].enrollment.id, results[0].enrollment.id],
+                   "both of user-42's enrollments, newest first, got \(found.map(\.sequenceName))")
+        try expect(try await store.enrollments(subject: "user-42", limit: 1).map(\.id) == [results[2].enrollment.id], "limited")
+        try expect(try await store.enrollments(subject: "nobody", limit: 10).isEmpty, "none for an unknown subject")
+    }
+}

@@ -291,4 +291,7 @@ final class FlakyStore: SequenceStore {
         try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
     }
     func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
+    func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
+        try await inner.enrollments(subject: subject, limit: limit)
+    }
 }

@@ -94,4 +94,32 @@ extension Sequencer {
     {
         try await (transaction ?? store).change(id, .resume, now: now)
     }
+
+    /// Retries a failed enrollment from the step it failed at: active again, due now, attempts
+    /// reset, and a `retried` history event that says who (`by`) and what the failure was.
+    ///
+    /// The retry continues the same visit of the step, so a message the deliveries ledger
+    /// recorded as sent in that visit is not sent again. Only a failed enrollment can be retried.
+    @discardableResult
+    public func retry(_ id: UUID, by actor: String? = nil, now: Date = Date(),
+                      within transaction: (any EnrollmentWriter)? = nil) async throws -> Enrollment
+    {
+        try await (transaction ?? store).change(id, .retry(by: actor), now: now)
+    }
+
+    /// Moves an enrollment to another step of its own sequence version: a new visit of that
+    /// step, attempts reset, due now (a paused enrollment stays paused; a failed one becomes
+    /// active), with a `moved` history event that says from where, to where and who.
+    ///
+    /// Active, paused and failed enrollments can be moved; a step id the enrollment's version
+    /// does not have is an ``SequencerError/Code/unknownStepReference`` error naming it, and
+    /// nothing changes. An in-flight tick's outcome for the enrollment is fenced out.
+    @discardableResult
+    public func move(_ id: UUID, to step: String, by actor: String? = nil, now: Date = Date(),
+                     within transaction: (any EnrollmentWriter)? = nil) async throws -> Enrollment
+    {
+        let current = try await enrollment(id)
+        let definition = try await definition(current.sequenceName, version: current.sequenceVersion)
+        return try await (transaction ?? store).change(id, .move(to: step, in: definition, by: actor), now: now)
+    }
 }

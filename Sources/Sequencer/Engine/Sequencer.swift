@@ -129,4 +129,17 @@ public final class Sequencer: Sendable {
     public func history(of id: UUID) async throws -> [HistoryEvent] {
         try await store.history(of: id)
     }
+
+    /// The enrollment an idempotency key created in a sequence, or `nil`: how a host finds the
+    /// enrollment behind its own key ("the welcome drip of order 42") without keeping the id.
+    public func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
+        try await store.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
+    }
+
+    /// A subject's enrollments in every sequence, newest first: "where is user 42?".
+    ///
+    /// - Parameter limit: at most this many (default 100).
+    public func enrollments(subject: String, limit: Int = 100) async throws -> [Enrollment] {
+        try await store.enrollments(subject: subject, limit: limit)
+    }
 }

@@ -84,6 +84,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
         case enrolled, advanced, altAdvanced, goalReached, waiting, retrying, failed, completed
         case budgetExhausted, contextUpdated, paused, resumed, cancelled
+        /// The host retried a failed enrollment from its failed step (``Sequencer/retry(_:by:now:within:)``).
+        case retried
+        /// The host moved the enrollment to another step (``Sequencer/move(_:to:by:now:within:)``).
+        case moved
     }
 
     public var enrollmentID: UUID

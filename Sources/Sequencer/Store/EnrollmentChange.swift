@@ -20,6 +20,14 @@ public struct EnrollmentChange: Sendable, Hashable {
         case resume
         /// Stop it for good.
         case cancel
+        /// Make a failed enrollment active again at its failed step, due now, with its
+        /// attempts reset; `by` says who, in the history event.
+        case retry(by: String?)
+        /// Put the enrollment at the start of another step of its own version (a new visit,
+        /// attempts reset), due now unless paused. `version` and `steps` are the definition the
+        /// caller checked the step against: a store refuses the change if the enrollment is on
+        /// another version by the time it applies it.
+        case move(to: String, version: Int, steps: Set<String>, by: String?)
     }
 
     /// What changes.
@@ -48,12 +56,18 @@ public struct EnrollmentChange: Sendable, Hashable {
     public static var resume: EnrollmentChange { EnrollmentChange(.resume) }
     /// Stop it for good. Final enrollments cannot be cancelled.
     public static var cancel: EnrollmentChange { EnrollmentChange(.cancel) }
+    /// Retry a failed enrollment from its failed step; see ``Kind/retry(by:)``.
+    public static func retry(by actor: String? = nil) -> EnrollmentChange { EnrollmentChange(.retry(by: actor)) }
+    /// Move an enrollment to a step of `definition` (its own version); see ``Kind/move(to:version:steps:by:)``.
+    public static func move(to step: String, in definition: SequenceDefinition, by actor: String? = nil) -> EnrollmentChange {
+        EnrollmentChange(.move(to: step, version: definition.version, steps: Set(definition.steps.map(\.id)), by: actor))
+    }
 
     /// Whether the change makes an active enrollment due at once (a context update, a resume),
     /// so a store tells a running service to tick.
     public var makesDue: Bool {
         switch kind {
-        case .mergeContext, .resume: true
+        case .mergeContext, .resume, .retry, .move: true
         case .pause, .cancel: false
         }
     }
@@ -62,6 +76,9 @@ public struct EnrollmentChange: Sendable, Hashable {
     public func apply(to enrollment: inout Enrollment, now: Date) throws -> HistoryEvent {
         try Limits.check(now, field: "now", sequence: enrollment.sequenceName)
         let kind: HistoryEvent.Kind
+        let fromStep = enrollment.stepID
+        let fromVisit = enrollment.visit
+        var message: String?
         switch self.kind {
         case .mergeContext(let patch):
             guard !enrollment.status.isFinal else { throw invalid(enrollment, "update the context of") }
@@ -95,10 +112,48 @@ public struct EnrollmentChange: Sendable, Hashable {
             enrollment.status = .cancelled
             enrollment.nextRunAt = nil
             kind = .cancelled
+        case .retry(let actor):
+            guard enrollment.status == .failed else { throw invalid(enrollment, "retry") }
+            // The same visit: a host retry is one more try of the step the engine gave up on, so
+            // a message its ledger recorded as sent is not sent again.
+            message = Self.describe("retried after: \(enrollment.lastError ?? "failure")", by: actor)
+            enrollment.status = .active
+            enrollment.attempts = 0
+            enrollment.lastError = nil
+            enrollment.nextRunAt = now
+            kind = .retried
+        case .move(let step, let version, let steps, let actor):
+            guard enrollment.status == .active || enrollment.status == .paused || enrollment.status == .failed else {
+                throw invalid(enrollment, "move")
+            }
+            guard enrollment.sequenceVersion == version else {
+                throw SequencerError(.invalidState,
+                                     "enrollment \(enrollment.id) is on version \(enrollment.sequenceVersion), not \(version)",
+                                     sequence: enrollment.sequenceName, version: enrollment.sequenceVersion,
+                                     step: enrollment.stepID)
+            }
+            guard steps.contains(step) else {
+                throw SequencerError(.unknownStepReference, "version \(version) has no step \"\(step)\" to move enrollment \(enrollment.id) to",
+                                     sequence: enrollment.sequenceName, version: version, step: step, field: "step")
+            }
+            message = Self.describe("moved from \(enrollment.stepID ?? "nowhere") to \(step)", by: actor)
+            if enrollment.status == .failed { enrollment.status = .active }
+            enrollment.stepID = step
+            enrollment.visit += 1
+            enrollment.stepEnteredAt = now
+            enrollment.attempts = 0
+            enrollment.lastError = nil
+            enrollment.nextRunAt = enrollment.status == .active ? now : nil
+            kind = .moved
         }
         enrollment.updatedAt = now
-        return HistoryEvent(enrollmentID: enrollment.id, kind: kind, fromStep: enrollment.stepID,
-                            toStep: enrollment.stepID, visit: enrollment.visit, at: now)
+        return HistoryEvent(enrollmentID: enrollment.id, kind: kind, fromStep: fromStep,
+                            toStep: enrollment.stepID, message: message, visit: fromVisit, at: now)
+    }
+
+    private static func describe(_ what: String, by actor: String?) -> String {
+        guard let actor, !actor.isEmpty else { return what }
+        return "\(what) (by \(actor))"
     }
 
     private func invalid(_ e: Enrollment, _ verb: String) -> SequencerError {

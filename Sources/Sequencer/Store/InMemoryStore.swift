@@ -20,6 +20,7 @@ public final class InMemoryStore: SequenceStore {
         var definitions: [String: [Int: SequenceDefinition]] = [:]
         var records: [UUID: Record] = [:]
         var keys: [String: UUID] = [:]
+        var bySubject: [String: [UUID]] = [:]
         var events: [UUID: [HistoryEvent]] = [:]
         var due = DueHeap()
 
@@ -64,6 +65,7 @@ public final class InMemoryStore: SequenceStore {
                     state.keys[compound] = e.id
                 }
                 state.records[e.id] = Record(enrollment: e)
+                state.bySubject[e.subject, default: []].append(e.id)
                 state.events[e.id, default: []].append(
                     HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit,
                                  at: e.createdAt))
@@ -197,6 +199,14 @@ public final class InMemoryStore: SequenceStore {
 
     public func history(of id: UUID) async throws -> [HistoryEvent] {
         state.withLock { $0.events[id] ?? [] }
+    }
+
+    public func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
+        state.withLock { state in
+            let found = (state.bySubject[subject] ?? []).compactMap { state.records[$0]?.enrollment }
+            return Array(found.sorted { ($0.createdAt, $0.id.uuidString) > ($1.createdAt, $1.id.uuidString) }
+                .prefix(max(0, limit)))
+        }
     }
 
     /// Every enrollment, for tests and demos.

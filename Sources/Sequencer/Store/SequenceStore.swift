@@ -63,6 +63,11 @@ public protocol SequenceStore: EnrollmentWriter {
 
     /// An enrollment's history, oldest first.
     func history(of id: UUID) async throws -> [HistoryEvent]
+
+    /// A subject's enrollments in every sequence, newest first (by creation time, then id), at
+    /// most `limit` of them. Served by an index on the subject, so its cost follows the
+    /// subject's enrollments, not the table.
+    func enrollments(subject: String, limit: Int) async throws -> [Enrollment]
 }
 
 /// The answer to one enrollment of ``SequenceStore/enroll(_:)``.

@@ -81,12 +81,16 @@ func README_md_151() async throws {
     try await sequencer.updateContext(id, merging: ["plan": "pro"])   // goals are re-checked next tick
     try await sequencer.pause(id); try await sequencer.resume(id)
     try await sequencer.cancel(id)
+    try await sequencer.retry(id, by: "ops@example.com")              // a failed one, from its failed step
+    try await sequencer.move(id, to: "reminder", by: "support")       // another step of its version
     let state = try await sequencer.enrollment(id)                    // status, step, nextRunAt, attempts…
     let history = try await sequencer.history(of: id)                 // every transition, with messages
+    let mine = try await sequencer.enrollments(subject: "user-42")    // every sequence, newest first
+    let byKey = try await sequencer.enrollment(sequence: "onboarding", idempotencyKey: "signup-42")
 }
 
-// README.md:164
-func README_md_164() async throws {
+// README.md:175
+func README_md_175() async throws {
     struct SlackRunner: TaskRunner {
         let name = "Slack"
         let client: SlackClient
@@ -101,8 +105,8 @@ func README_md_164() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [SlackRunner(client: slack)])
 }
 
-// README.md:202
-func README_md_202() async throws {
+// README.md:213
+func README_md_213() async throws {
     struct Webhook: TypedTaskRunner {
         struct Config: Decodable, Sendable { var url: String }
         let name = "Webhook"
@@ -113,8 +117,8 @@ func README_md_202() async throws {
     }
 }
 
-// README.md:358
-func README_md_358() async throws {
+// README.md:369
+func README_md_369() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -128,8 +132,8 @@ func README_md_358() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:542
-func README_md_542() async throws {
+// README.md:554
+func README_md_554() async throws {
 
     let client = PostgresClient(
         configuration: .init(host: "db.internal", username: "app", password: secret, database: "app", tls: .disable),
@@ -149,8 +153,8 @@ func README_md_542() async throws {
     }
 }
 
-// README.md:587
-func README_md_587() async throws {
+// README.md:599
+func README_md_599() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -158,7 +162,7 @@ func README_md_587() async throws {
     }
 }
 
-// README.md:707
+// README.md:719
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -168,8 +172,8 @@ func README_md_587() async throws {
     // …
 }
 
-// README.md:741
-func README_md_741() async throws {
+// README.md:753
+func README_md_753() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -179,8 +183,8 @@ func README_md_741() async throws {
     ])
 }
 
-// README.md:813
-func README_md_813() async throws {
+// README.md:825
+func README_md_825() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -193,8 +197,8 @@ func README_md_813() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:855
-func README_md_855() async throws {
+// README.md:867
+func README_md_867() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -205,15 +209,15 @@ func README_md_855() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:876
-func README_md_876() async throws {
+// README.md:888
+func README_md_888() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:900
-func README_md_900() async throws {
+// README.md:912
+func README_md_912() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {

@@ -57,6 +57,9 @@ final class CrashingStore: SequenceStore {
         try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
     }
     func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
+    func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
+        try await inner.enrollments(subject: subject, limit: limit)
+    }
 }
 
 /// A ledger that forgets to record sends: as if the process died right after the provider
