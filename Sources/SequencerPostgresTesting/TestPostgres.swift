@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 public import PostgresNIO
+import SequencerPostgres
 
 /// The PostgreSQL server a test process shares: the one `DATABASE_URL` names, or a
 /// throwaway cluster started on first use.
@@ -84,7 +85,7 @@ public actor TestPostgres {
             cluster = started
             url = started.url
         }
-        var configuration = try configuration(url: url)
+        var configuration = try DatabaseURL(url).clientConfiguration()
         configuration.options.maximumConnections = 40
         let client = PostgresClient(configuration: configuration, backgroundLogger: quietLogger)
         // Detached and never cancelled: the client serves every test until the process exits.
@@ -95,38 +96,4 @@ public actor TestPostgres {
 
     /// A logger that drops everything, for PostgresNIO's background logging in tests.
     public static let quietLogger = Logger(label: "sequencer.test-postgres") { _ in SwiftLogNoOpLogHandler() }
-
-    /// Client settings from a `postgres://` URL.
-    ///
-    /// Understands user, password, host, port (default 5432), database (default: the user name)
-    /// and `sslmode` (`disable`; `require`, which encrypts without verifying the certificate;
-    /// `verify-ca`/`verify-full`; anything else tries TLS and falls back to plain).
-    public static func configuration(url: String) throws -> PostgresClient.Configuration {
-        guard let components = URLComponents(string: url), let scheme = components.scheme,
-              ["postgres", "postgresql"].contains(scheme), let host = components.host, !host.isEmpty
-        else {
-            throw TestPostgresError("not a postgres:// URL: \(url)")
-        }
-        let user = components.user ?? "postgres"
-        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
-        let tls: PostgresClient.Configuration.TLS
-        switch sslMode {
-        case "disable":
-            tls = .disable
-        case "require":
-            var settings = TLSConfiguration.makeClientConfiguration()
-            settings.certificateVerification = .none
-            tls = .require(settings)
-        case "verify-ca", "verify-full":
-            tls = .require(.makeClientConfiguration())
-        default:
-            var settings = TLSConfiguration.makeClientConfiguration()
-            settings.certificateVerification = .none
-            tls = .prefer(settings)
-        }
-        return PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: user, password: components.password,
-            database: path.isEmpty ? user : path, tls: tls)
-    }
 }

@@ -65,6 +65,7 @@ func tickUntilDone(_ options: Options, client: PostgresClient, logger: Logger) a
     let start = options.start
     var serviceConfiguration = SequencerService.Configuration()
     serviceConfiguration.interval = .milliseconds(5)
+    serviceConfiguration.retention = nil   // simulated weeks must not age the run's own enrollments out
     let service = SequencerService(sequencer, configuration: serviceConfiguration, now: {
         start.addingTimeInterval(0.01 * Double(ticks.add(1, ordering: .relaxed).oldValue))
     }, logger: logger)
@@ -105,7 +106,7 @@ let logger = Logger(label: "sequencer.stress-ticker") { _ in SwiftLogNoOpLogHand
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else { throw Failure("DATABASE_URL is not set") }
-    let client = PostgresClient(configuration: try TestPostgres.configuration(url: url), backgroundLogger: logger)
+    let client = PostgresClient(configuration: try DatabaseURL(url).clientConfiguration(), backgroundLogger: logger)
     let report = try await withThrowingTaskGroup(of: TickReport?.self) { group in
         group.addTask { await client.run(); return nil }
         defer { group.cancelAll() }

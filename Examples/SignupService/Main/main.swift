@@ -2,6 +2,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import SequencerPostgres
 import SequencerPostgresTesting
 import SignupServiceApp
 
@@ -20,7 +21,7 @@ if let given = environment["DATABASE_URL"], !given.isEmpty {
     url = started.url
     logger.info("started a throwaway PostgreSQL", metadata: ["url": "\(url)"])
 }
-var configuration = SignupAppConfiguration(postgres: try TestPostgres.configuration(url: url))
+var configuration = SignupAppConfiguration(postgres: try DatabaseURL(url).clientConfiguration())
 configuration.smtpURL = environment["SMTP_URL"]
 configuration.port = environment["PORT"].flatMap(Int.init) ?? 8080
 let app = try buildApplication(configuration, logger: logger)

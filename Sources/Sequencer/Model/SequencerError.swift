@@ -64,6 +64,9 @@ public struct SequencerError: Error, Sendable, CustomStringConvertible {
         /// A number or date outside the range the library accepts: a version that is not a whole
         /// number between 1 and 2,147,483,647, a date outside ``Limits/dates``, NaN.
         public static let outOfRange = Code("outOfRange")
+        /// A URL the library cannot use (a database URL that is not `postgres://`, a port out of
+        /// range, an unknown `sslmode`); ``SequencerError/field`` names the part.
+        public static let invalidURL = Code("invalidURL")
     }
 
     public var code: Code
