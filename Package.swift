@@ -67,6 +67,7 @@ let package = Package(
             dependencies: [
                 "Sequencer",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -74,6 +75,7 @@ let package = Package(
         .target(
             name: "SequencerPostgresTesting",
             dependencies: [
+                "SequencerPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -123,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "SignupService",
             dependencies: [
-                "SignupServiceApp", "SequencerPostgresTesting",
+                "SignupServiceApp", "SequencerPostgres", "SequencerPostgresTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

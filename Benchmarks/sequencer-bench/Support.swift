@@ -175,6 +175,7 @@ func serviceUntilEmpty(_ sequencer: Sequencer) async throws -> TickTotals {
     var configuration = SequencerService.Configuration()
     configuration.interval = .milliseconds(1)
     configuration.wakeUps = .pollOnly
+    configuration.retention = nil   // the drain alone is measured
     let service = SequencerService(sequencer, configuration: configuration, logger: benchLogger)
     let events = service.events()
     return try await withThrowingTaskGroup(of: TickTotals?.self) { group in
@@ -191,7 +192,7 @@ func serviceUntilEmpty(_ sequencer: Sequencer) async throws -> TickTotals {
                     if report.claimed == 0 { return totals }
                 case .failed(let error):
                     throw BenchError("a tick failed: \(error)")
-                case .woken:
+                case .woken, .pruned:
                     break
                 }
             }

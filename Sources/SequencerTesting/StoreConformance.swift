@@ -42,6 +42,8 @@ public enum StoreConformance {
         Check(name: "retry brings a failed enrollment back at its step, in the same visit", body: retryFailed),
         Check(name: "move starts a new visit of a step of the same version, or changes nothing", body: moveToStep),
         Check(name: "a subject's enrollments are found across sequences, newest first", body: enrollmentsBySubject),
+        Check(name: "prune deletes whole final enrollments older than their status's cutoff, and a dry run nothing",
+              body: pruneDeletesOnlyOldFinalEnrollments),
     ]
 
     // MARK: Fixtures
@@ -415,5 +417,67 @@ public enum StoreConformance {
                    "both of user-42's enrollments, newest first, got \(found.map(\.sequenceName))")
         try expect(try await store.enrollments(subject: "user-42", limit: 1).map(\.id) == [results[2].enrollment.id], "limited")
         try expect(try await store.enrollments(subject: "nobody", limit: 10).isEmpty, "none for an unknown subject")
+    }
+
+    static func pruneDeletesOnlyOldFinalEnrollments(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        let day: TimeInterval = 86_400
+        let old = t0, recent = t0.addingTimeInterval(40 * day), now = t0.addingTimeInterval(45 * day)
+        let cutoff = t0.addingTimeInterval(30 * day)
+        let subjects = ["old-completed", "recent-completed", "old-failed", "old-cancelled", "old-active"]
+        let ids = try await store.enroll(subjects.map { newEnrollment($0, key: "key-\($0)") }).map(\.enrollment.id)
+        // Finish three by commit (their updatedAt is when they became final), cancel one.
+        let claimed = try await claim(store)
+        var outcomes: [CommitRequest.Outcome] = []
+        for item in claimed {
+            var e = item.enrollment
+            switch e.subject {
+            case "old-completed", "recent-completed":
+                e.status = .completed
+                e.stepID = nil
+            case "old-failed":
+                e.status = .failed
+                e.lastError = "gave up"
+            default:
+                continue
+            }
+            e.nextRunAt = nil
+            e.updatedAt = e.subject == "recent-completed" ? recent : old
+            outcomes.append(CommitRequest.Outcome(enrollment: e, fence: item.fence))
+        }
+        let events = outcomes.map {
+            HistoryEvent(enrollmentID: $0.enrollment.id, kind: $0.enrollment.status == .failed ? .failed : .completed,
+                         fromStep: "a", toStep: nil, visit: 1, at: $0.enrollment.updatedAt)
+        }
+        _ = try await store.commit(CommitRequest(owner: "owner-1", outcomes: outcomes, events: events))
+        _ = try await store.release(ReleaseRequest(owner: "owner-1", leases: claimed.map { Lease(id: $0.enrollment.id, fence: $0.fence) }))
+        _ = try await store.change(ids[3], .cancel, now: old)
+
+        // Completed and failed go after 30 days; cancelled is kept forever.
+        let request = PruneRequest(olderThan: [.completed: cutoff, .failed: cutoff, .active: now], batchSize: 1,
+                                   pause: .zero)
+        var dry = request
+        dry.dryRun = true
+        let wouldDelete = try await store.prune(dry)
+        try expect(wouldDelete.enrollments == 2 && wouldDelete.events == 4 && wouldDelete.dryRun,
+                   "a dry run counts two enrollments and their four events, got \(wouldDelete)")
+        try expect(try await store.enrollment(ids[0]) != nil, "a dry run deletes nothing")
+
+        let report = try await store.prune(request)
+        try expect(report.enrollments == 2 && report.events == 4 && report.batches == 2 && !report.skipped,
+                   "two enrollments in batches of one, with their events, got \(report)")
+        for (index, subject) in subjects.enumerated() {
+            let gone = subject == "old-completed" || subject == "old-failed"
+            let stored = try await store.enrollment(ids[index])
+            let history = try await store.history(of: ids[index])
+            try expect(gone ? stored == nil && history.isEmpty : stored != nil && !history.isEmpty,
+                       "\(subject): \(gone ? "deleted with its history" : "kept with its history")")
+        }
+        try expect(try await store.enrollments(subject: "old-completed", limit: 10).isEmpty, "gone from subject lookups")
+        try expect(try await store.enrollment(sequence: definition.name, idempotencyKey: "key-old-completed") == nil,
+                   "its idempotency key is free")
+        let again = try await store.enroll([newEnrollment("old-completed", key: "key-old-completed")])[0]
+        try expect(again.created && again.enrollment.id != ids[0], "enrolling with a freed key creates a new enrollment")
+        try expect(try await store.prune(request).enrollments == 0, "a second pass finds nothing")
     }
 }

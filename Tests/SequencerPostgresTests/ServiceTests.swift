@@ -191,7 +191,7 @@ struct PostgresServiceTests {
     func theServiceResumesAfterTheServerRestarts() async throws {
         let cluster = try await ThrowawayPostgres.start()
         defer { Task { try? await cluster.stop() } }
-        var clientConfiguration = try TestPostgres.configuration(url: cluster.url)
+        var clientConfiguration = try DatabaseURL(cluster.url).clientConfiguration()
         clientConfiguration.options.connectTimeout = .seconds(1)
         let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: TestPostgres.quietLogger)
         try await withThrowingDiscardingTaskGroup { group in

@@ -55,6 +55,7 @@ struct ServiceTests {
         let sequencer = makeSequencer([RecordingRunner()])
         try await sequencer.register(Self.twoSteps)
         var configuration = SequencerService.Configuration()
+        configuration.retention = nil   // one sleeper on the manual clock: the loop
         configuration.interval = .seconds(3_600)
         configuration.debounce = .zero
         let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
@@ -75,6 +76,7 @@ struct ServiceTests {
         let sequencer = makeSequencer([RecordingRunner()])
         try await sequencer.register(Self.twoSteps)
         var configuration = SequencerService.Configuration()
+        configuration.retention = nil   // one sleeper on the manual clock: the loop
         configuration.interval = .seconds(10)
         configuration.wakeUps = .pollOnly
         let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
@@ -101,6 +103,7 @@ struct ServiceTests {
         try await sequencer.register(Self.twoSteps)
         _ = try await sequencer.enroll((0..<25).map { EnrollmentRequest(subject: "u\($0)") }, in: "two", now: t0)
         var configuration = SequencerService.Configuration()
+        configuration.retention = nil   // one sleeper on the manual clock: the loop
         configuration.wakeUps = .pollOnly
         let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
         let events = service.events()
@@ -124,6 +127,7 @@ struct ServiceTests {
         try await sequencer.register(Self.twoSteps)
         let id = try await sequencer.enroll("u", in: "two", now: t0)
         var configuration = SequencerService.Configuration()
+        configuration.retention = nil   // one sleeper on the manual clock: the loop
         configuration.wakeUps = .pollOnly
         configuration.backoff.jitter = 0
         let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
@@ -136,6 +140,37 @@ struct ServiceTests {
         }
         _ = try await expectEvent(events) { (ticked($0)?.completed ?? 0) == 1 }
         #expect(try await sequencer.enrollment(id).status == .completed)
+        running.cancel()
+        try await running.value
+    }
+
+    @Test func retentionRunsWhenTheServiceStartsAndEveryIntervalAfter() async throws {
+        let sequencer = makeSequencer()
+        try await sequencer.register(SequenceDefinition(name: "two", version: 1) { Step.goTo("a", target: Step.end) })
+        let first = try await sequencer.enroll("old", in: "two", now: t0)
+        _ = try await sequencer.tick(now: t0)
+        let now = Mutex(t0.addingTimeInterval(31 * 86_400))
+        let clock = ManualClock()
+        var configuration = SequencerService.Configuration()
+        configuration.wakeUps = .pollOnly
+        configuration.interval = .seconds(3_600)   // the loop and the pass sleep alike: one advance wakes both
+        let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { now.withLock { $0 } })
+        let events = service.events()
+        let running = Task { try await service.run() }
+        @Sendable func pruned(_ event: SequencerService.Event) -> PruneReport? { if case .pruned(let r) = event { r } else { nil } }
+        let report = try await expectEvent(events) { pruned($0) != nil }
+        #expect(pruned(report)?.enrollments == 1)
+        await #expect(throws: SequencerError.self) { try await sequencer.enrollment(first) }
+
+        let second = try await sequencer.enroll("later", in: "two", now: t0.addingTimeInterval(31 * 86_400))
+        _ = try await sequencer.tick(now: t0.addingTimeInterval(31 * 86_400))
+        now.withLock { $0 = t0.addingTimeInterval(62 * 86_400) }
+        let later = service.events()   // a consumer's cancellation ends its stream: a new one
+        await clock.waitForSleepers(2)
+        clock.advance(by: .seconds(3_600))
+        let again = try await expectEvent(later) { pruned($0) != nil }
+        #expect(pruned(again)?.enrollments == 1)
+        await #expect(throws: SequencerError.self) { try await sequencer.enrollment(second) }
         running.cancel()
         try await running.value
     }
@@ -165,6 +200,7 @@ struct ServiceTests {
         })
         let ids = try await sequencer.enroll((0..<3).map { EnrollmentRequest(subject: "u\($0)") }, in: "stuck", now: t0)
         var configuration = SequencerService.Configuration()
+        configuration.retention = nil   // one sleeper on the manual clock: the loop
         configuration.shutdownTimeout = .seconds(5)
         let service = SequencerService(sequencer, configuration: configuration, clock: clock, now: { t0 })
         let events = service.events()
@@ -291,6 +327,7 @@ final class FlakyStore: SequenceStore {
         try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
     }
     func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
+    func prune(_ request: PruneRequest) async throws -> PruneReport { try await inner.prune(request) }
     func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
         try await inner.enrollments(subject: subject, limit: limit)
     }

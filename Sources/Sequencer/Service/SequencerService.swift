@@ -52,6 +52,13 @@ public final class SequencerService: Service, Sendable {
         public var shutdownTimeout: Duration = .seconds(30)
         /// How long to wait after a failed tick.
         public var backoff = Backoff()
+        /// How long finished enrollments are kept; `nil` turns the retention pass off (keep
+        /// everything, or prune from elsewhere with ``Sequencer/prune(_:now:dryRun:)``).
+        /// Default: 30 days for completed, cancelled and failed enrollments.
+        public var retention: RetentionPolicy? = RetentionPolicy()
+        /// How often the retention pass runs (the first when the service starts). Only one pass
+        /// runs at a time across all processes on a store. Default 1 hour.
+        public var retentionInterval: Duration = .seconds(3_600)
 
         public init() {}
     }
@@ -91,6 +98,8 @@ public final class SequencerService: Service, Sendable {
         case failed(String)
         /// A wake-up arrived (before its debounced tick).
         case woken
+        /// A retention pass finished (``Configuration/retention``).
+        case pruned(PruneReport)
     }
 
     /// The sequencer it ticks.
@@ -165,6 +174,9 @@ public final class SequencerService: Service, Sendable {
                     }
                 }
             }
+            if let retention = configuration.retention {
+                group.addTask { await self.retentionLoop(retention) }
+            }
             await loop()
             group.cancelAll()
         }
@@ -234,6 +246,26 @@ public final class SequencerService: Service, Sendable {
                 continue
             }
             await sleepUntilWoken()
+        }
+    }
+
+    /// Runs a retention pass, then sleeps ``Configuration/retentionInterval``, until shutdown. A
+    /// failed pass is logged (rate-limited) and tried again at the next interval.
+    private func retentionLoop(_ policy: RetentionPolicy) async {
+        while !stopping {
+            do {
+                let report = try await sequencer.prune(policy, now: now())
+                publish(.pruned(report))
+            } catch {
+                if stopping { break }
+                sequencer.observability.count("sequencer_store_errors_total")
+                errors.log(logger, .warning, "retention pass failed; trying again later", metadata: [
+                    "sequencer.error": "\(error)", "sequencer.retryIn": "\(configuration.retentionInterval)",
+                ])
+            }
+            let interval = configuration.retentionInterval
+            let clock = self.clock
+            try? await cancelWhenGracefulShutdown { try await clock.sleep(for: interval) }
         }
     }
 

@@ -31,6 +31,7 @@ public final class InMemoryStore: SequenceStore {
 
     private let state = Mutex(State())
     private let signals = InMemoryWakeUps()
+    private let pruning = Mutex(false)
 
     public init() {}
 
@@ -207,6 +208,44 @@ public final class InMemoryStore: SequenceStore {
             return Array(found.sorted { ($0.createdAt, $0.id.uuidString) > ($1.createdAt, $1.id.uuidString) }
                 .prefix(max(0, limit)))
         }
+    }
+
+    public func prune(_ request: PruneRequest) async throws -> PruneReport {
+        var report = PruneReport()
+        report.dryRun = request.dryRun
+        guard pruning.withLock({ running in defer { running = true }; return !running }) else {
+            report.skipped = true
+            return report
+        }
+        defer { pruning.withLock { $0 = false } }
+        func doomed(_ record: Record) -> Bool {
+            request.olderThan[record.enrollment.status].map { record.enrollment.updatedAt < $0 } ?? false
+        }
+        while !Task.isCancelled {
+            let deleted = state.withLock { state -> (enrollments: Int, events: Int) in
+                let candidates = state.records.values.filter(doomed).map(\.enrollment).sorted { $0.updatedAt < $1.updatedAt }
+                // A dry run counts every candidate at once; a real pass takes one batch.
+                let ids = candidates.prefix(request.dryRun ? candidates.count : request.batchSize).map(\.id)
+                var events = 0
+                for id in ids {
+                    events += state.events[id]?.count ?? 0
+                    if request.dryRun { continue }
+                    guard let enrollment = state.records.removeValue(forKey: id)?.enrollment else { continue }
+                    state.events[id] = nil
+                    if let key = enrollment.idempotencyKey { state.keys[Self.key(enrollment.sequenceName, key)] = nil }
+                    state.bySubject[enrollment.subject]?.removeAll { $0 == id }
+                    if state.bySubject[enrollment.subject]?.isEmpty == true { state.bySubject[enrollment.subject] = nil }
+                }
+                return (ids.count, events)
+            }
+            guard deleted.enrollments > 0 else { break }
+            report.enrollments += deleted.enrollments
+            report.events += deleted.events
+            report.batches += 1
+            if request.dryRun || deleted.enrollments < request.batchSize { break }
+            try? await Task.sleep(for: request.pause)
+        }
+        return report
     }
 
     /// Every enrollment, for tests and demos.

@@ -68,6 +68,14 @@ public protocol SequenceStore: EnrollmentWriter {
     /// most `limit` of them. Served by an index on the subject, so its cost follows the
     /// subject's enrollments, not the table.
     func enrollments(subject: String, limit: Int) async throws -> [Enrollment]
+
+    /// Deletes final enrollments that became final before the request's cutoff for their
+    /// status, each with its history events and its deliveries-ledger rows, in transactions of
+    /// `batchSize` enrollments with `pause` between them, so no transaction is long. Only one
+    /// pass runs at a time per store (across processes, for a database store): a pass that
+    /// finds another running returns at once with ``PruneReport/skipped``. A dry run counts and
+    /// deletes nothing. Stops between batches when its task is cancelled.
+    func prune(_ request: PruneRequest) async throws -> PruneReport
 }
 
 /// The answer to one enrollment of ``SequenceStore/enroll(_:)``.

@@ -23,6 +23,11 @@ func Sources_Sequencer_Conditions_Condition_swift_19() async throws {
     let step = Step(id: "has-used", runner: "Conditional", config: used.jsonValue, altNext: "nudge")
 }
 
+// Sources/Sequencer/Engine/Sequencer+Retention.swift:8
+func Sources_Sequencer_Engine_Sequencer_Retention_swift_8() async throws {
+    let report = try await sequencer.prune(RetentionPolicy(), dryRun: true)   // what would go
+}
+
 // Sources/Sequencer/Engine/Sequencer.swift:15
 func Sources_Sequencer_Engine_Sequencer_swift_15() async throws {
     let sequencer = Sequencer(store: InMemoryStore(), runners: .builtIn + [MyRunner()], logger: logger)
@@ -149,6 +154,19 @@ func Sources_Sequencer_Store_EnrollmentWriter_swift_11() async throws {
     }
 }
 
+// Sources/Sequencer/Store/Retention.swift:15
+func Sources_Sequencer_Store_Retention_swift_15() async throws {
+    var retention = RetentionPolicy()
+    retention.failed = .forever          // keep failures for people to look at
+    retention.completed = .days(7)
+}
+
+// Sources/SequencerPostgres/DatabaseURL.swift:9
+func Sources_SequencerPostgres_DatabaseURL_swift_9() async throws {
+    let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://localhost/app")
+    let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
+}
+
 // Sources/SequencerPostgres/PostgresStore+Deliveries.swift:8
 func Sources_SequencerPostgres_PostgresStore_Deliveries_swift_8() async throws {
     let store = try PostgresStore(client: client, logger: logger)
@@ -180,7 +198,7 @@ func Sources_SequencerPostgres_PostgresStore_swift_24() async throws {
     }
 }
 
-// Sources/SequencerPostgresTesting/TestPostgres.swift:12
+// Sources/SequencerPostgresTesting/TestPostgres.swift:13
 @Test func enrollsInsideATransaction() async throws {
     let client = try await TestPostgres.shared.client()
     let store = try PostgresStore(client: client, configuration: .init(schema: TestPostgres.uniqueSchema()),

@@ -135,9 +135,8 @@ func README_md_369() async throws {
 // README.md:554
 func README_md_554() async throws {
 
-    let client = PostgresClient(
-        configuration: .init(host: "db.internal", username: "app", password: secret, database: "app", tls: .disable),
-        backgroundLogger: logger)
+    let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
+    let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
 
     try await withThrowingDiscardingTaskGroup { group in
         group.addTask { await client.run() }
@@ -153,8 +152,8 @@ func README_md_554() async throws {
     }
 }
 
-// README.md:599
-func README_md_599() async throws {
+// README.md:607
+func README_md_607() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -162,7 +161,7 @@ func README_md_599() async throws {
     }
 }
 
-// README.md:719
+// README.md:727
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -172,8 +171,8 @@ func README_md_599() async throws {
     // …
 }
 
-// README.md:753
-func README_md_753() async throws {
+// README.md:761
+func README_md_761() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -183,8 +182,8 @@ func README_md_753() async throws {
     ])
 }
 
-// README.md:825
-func README_md_825() async throws {
+// README.md:833
+func README_md_833() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -197,8 +196,8 @@ func README_md_825() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:867
-func README_md_867() async throws {
+// README.md:875
+func README_md_875() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -209,15 +208,15 @@ func README_md_867() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:888
-func README_md_888() async throws {
+// README.md:896
+func README_md_896() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:912
-func README_md_912() async throws {
+// README.md:920
+func README_md_920() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {

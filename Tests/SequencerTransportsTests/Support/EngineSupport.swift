@@ -57,6 +57,7 @@ final class CrashingStore: SequenceStore {
         try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
     }
     func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
+    func prune(_ request: PruneRequest) async throws -> PruneReport { try await inner.prune(request) }
     func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
         try await inner.enrollments(subject: subject, limit: limit)
     }
