@@ -44,6 +44,11 @@ public enum StoreConformance {
         Check(name: "a subject's enrollments are found across sequences, newest first", body: enrollmentsBySubject),
         Check(name: "prune deletes whole final enrollments older than their status's cutoff, and a dry run nothing",
               body: pruneDeletesOnlyOldFinalEnrollments),
+        Check(name: "list pages are newest first, filtered, and never repeat or skip while others enroll",
+              body: listPagesAreStable),
+        Check(name: "history pages concatenate to the history; step counts add up", body: historyPagesAndStepCounts),
+        Check(name: "migrate moves an enrollment to another version through the step map, or changes nothing",
+              body: migrateChange),
     ]
 
     // MARK: Fixtures
@@ -479,5 +484,92 @@ public enum StoreConformance {
         let again = try await store.enroll([newEnrollment("old-completed", key: "key-old-completed")])[0]
         try expect(again.created && again.enrollment.id != ids[0], "enrolling with a freed key creates a new enrollment")
         try expect(try await store.prune(request).enrollments == 0, "a second pass finds nothing")
+    }
+
+    static func listPagesAreStable(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        // Ids are time-ordered: one second apart, so the order is known.
+        func enrollment(_ n: Int, at offset: TimeInterval) -> Enrollment {
+            var e = newEnrollment("s\(n)")
+            e.id = .version7(at: t0.addingTimeInterval(offset))
+            return e
+        }
+        let first = try await store.enroll((0..<25).map { enrollment($0, at: TimeInterval($0)) }).map(\.enrollment)
+        // Every third one paused: the filter keeps the others.
+        for e in first.enumerated() where e.offset % 3 == 0 { _ = try await store.change(e.element.id, .pause, now: t0) }
+        let expected = first.enumerated().filter { $0.offset % 3 != 0 }.map(\.element.id).reversed()
+        var seen: [UUID] = []
+        var cursor: PageCursor?
+        var pages = 0
+        repeat {
+            let page = try await store.enrollments(matching: EnrollmentFilter(sequence: definition.name, status: .active),
+                                                   after: cursor, limit: 4)
+            try expect(page.enrollments.count <= 4, "a page holds at most the limit")
+            seen += page.enrollments.map(\.id)
+            cursor = try page.next.map { try PageCursor($0.description) }   // as a caller would carry it
+            // Others enroll between pages (newer ids): they must not appear in later pages.
+            _ = try await store.enroll([enrollment(100 + pages, at: 1_000 + TimeInterval(pages))])
+            pages += 1
+        } while cursor != nil && pages < 20
+        try expect(seen == Array(expected), "every active enrollment once, newest first: got \(seen.count) of \(expected.count)")
+        let bySubject = try await store.enrollments(matching: EnrollmentFilter(subject: "s1"), after: nil, limit: 10)
+        try expect(bySubject.enrollments.map(\.id) == [first[1].id] && bySubject.next == nil, "by subject")
+        let byStep = try await store.enrollments(matching: EnrollmentFilter(step: "b"), after: nil, limit: 10)
+        try expect(byStep.enrollments.isEmpty, "no enrollment at step b")
+        let none = try await store.enrollments(matching: EnrollmentFilter(updatedSince: t0.addingTimeInterval(86_400)),
+                                               after: nil, limit: 10)
+        try expect(none.enrollments.isEmpty, "nothing updated after a day")
+    }
+
+    static func historyPagesAndStepCounts(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        let ids = try await store.enroll((0..<3).map { newEnrollment("h\($0)") }).map(\.enrollment.id)
+        for n in 0..<7 { _ = try await store.change(ids[0], .mergeContext(["n": .number(Double(n))]), now: t0) }
+        _ = try await store.change(ids[1], .pause, now: t0)
+        _ = try await store.change(ids[2], .cancel, now: t0)
+        let whole = try await store.history(of: ids[0])
+        var pages: [HistoryEvent] = []
+        var cursor: PageCursor?
+        repeat {
+            let page = try await store.history(of: ids[0], after: cursor, limit: 3)
+            pages += page.events
+            cursor = page.next
+        } while cursor != nil && pages.count < 100
+        try expect(whole.count == 8 && pages == whole, "three pages of the eight events, in order: got \(pages.count)")
+        let counts = try await store.stepCounts(sequence: definition.name, version: 1)
+        let expected: Set<StepCount> = [StepCount(step: "a", status: .active, count: 1), StepCount(step: "a", status: .paused, count: 1),
+                                        StepCount(step: "a", status: .cancelled, count: 1)]
+        try expect(Set(counts) == expected, "one per status at a, got \(counts)")
+        try expect(try await store.stepCounts(sequence: definition.name, version: 9).isEmpty, "none for another version")
+    }
+
+    static func migrateChange(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        let next = SequenceDefinition(name: definition.name, version: 2, steps: [
+            Step(id: "a2", runner: "GoTo", config: ["target": "b"]),
+            Step(id: "b", runner: "WaitForDuration", config: ["amount": 2, "unit": "days"]),
+        ])
+        _ = try await store.saveDefinition(next)
+        let ids = try await store.enroll([newEnrollment("m1"), newEnrollment("m2")]).map(\.enrollment.id)
+        let t1 = t0.addingTimeInterval(30)
+        let change = EnrollmentChange(.migrate(from: 1, to: 2, steps: ["a": "a2", "b": "b"], by: "ops"))
+        let migrated = try await store.change(ids[0], change, now: t1)
+        try expect(migrated.sequenceVersion == 2 && migrated.stepID == "a2" && migrated.visit == 2 && migrated.nextRunAt == t1,
+                   "on version 2 at a2, a new visit, due now: got \(migrated)")
+        try expect(try await store.enrollment(ids[0]) == migrated, "stored as returned")
+        try expect(try await store.history(of: ids[0]).last?.kind == .migrated, "a migrated event")
+        do {
+            _ = try await store.change(ids[0], change, now: t1)
+            try expect(false, "migrating from a version it is no longer on must fail")
+        } catch let error as SequencerError {
+            try expect(error.code == .invalidState, "invalidState, got \(error.code)")
+        }
+        do {
+            _ = try await store.change(ids[1], EnrollmentChange(.migrate(from: 1, to: 2, steps: ["b": "b"], by: nil)), now: t1)
+            try expect(false, "a step the map does not cover must fail")
+        } catch let error as SequencerError {
+            try expect(error.code == .invalidState && error.field == "stepMap", "invalidState on stepMap, got \(error)")
+        }
+        try expect(try await store.enrollment(ids[1])?.sequenceVersion == 1, "a refused migration changes nothing")
     }
 }

@@ -76,3 +76,66 @@ struct HostActionTests {
         #expect(try await sequencer.enrollments(subject: "user-42").map(\.id) == [trial, welcome])
     }
 }
+
+@Suite("Bulk actions and version migration")
+struct BulkActionTests {
+    static let v1 = SequenceDefinition(name: "drip", version: 1) {
+        Step(id: "welcome", runner: "WaitForDuration", config: ["amount": 1, "unit": "days"])
+        Step(id: "old-nudge", runner: "WaitForDuration", config: ["amount": 1, "unit": "days"])
+    }
+    static let v2 = SequenceDefinition(name: "drip", version: 2) {
+        Step(id: "welcome", runner: "WaitForDuration", config: ["amount": 2, "unit": "days"])
+        Step(id: "nudge", runner: "WaitForDuration", config: ["amount": 1, "unit": "days"])
+    }
+
+    @Test func aBulkActionChangesWhatItAppliesToAndCountsTheRest() async throws {
+        let sequencer = makeSequencer()
+        try await sequencer.register(Self.v1)
+        let ids = try await sequencer.enroll((0..<12).map { EnrollmentRequest(subject: "u\($0)") }, in: "drip", now: t0)
+        try await sequencer.cancel(ids[0], now: t0)
+        let paused = try await sequencer.apply(.pause, toEnrollmentsMatching: EnrollmentFilter(sequence: "drip"), by: "ops",
+                                               now: t0, batchSize: 5)
+        #expect(paused.changed == 11 && paused.skipped == 1 && paused.batches == 3, "\(paused)")
+        let page = try await sequencer.enrollments(matching: EnrollmentFilter(status: .paused), limit: 100)
+        #expect(page.enrollments.count == 11 && page.next == nil)
+        let resumed = try await sequencer.apply(.resume, toEnrollmentsMatching: EnrollmentFilter(subject: "u3"), now: t0)
+        #expect(resumed.changed == 1)
+        #expect(try await sequencer.enrollment(ids[3]).status == .active)
+        let none = try await sequencer.apply(.cancel, toEnrollmentsMatching: EnrollmentFilter(sequence: "nothing"), now: t0)
+        #expect(none.changed == 0 && none.skipped == 0)
+    }
+
+    @Test func migrationMovesEnrollmentsThroughTheStepMapAndKeepsSameNamedSteps() async throws {
+        let sequencer = makeSequencer()
+        try await sequencer.register(Self.v1)
+        let atWelcome = try await sequencer.enroll("a", in: "drip", now: t0)
+        let atNudge = try await sequencer.enroll("b", in: "drip", now: t0)
+        _ = try await sequencer.tick(now: t0)
+        try await sequencer.move(atNudge, to: "old-nudge", now: t0)
+        _ = try await sequencer.tick(now: t0)
+        try await sequencer.register(Self.v2)
+
+        let refused = await #expect(throws: SequencerError.self) {
+            try await sequencer.migrateEnrollments(of: "drip", from: 1, to: 2, now: t0)
+        }
+        #expect(refused?.field == "stepMap" && refused?.message.contains("\"old-nudge\"") == true, "\(String(describing: refused))")
+        #expect(try await sequencer.enrollment(atNudge).sequenceVersion == 1, "nothing changed")
+        let badTarget = await #expect(throws: SequencerError.self) {
+            try await sequencer.migrateEnrollments(of: "drip", from: 1, to: 2, stepMap: ["old-nudge": "nudj"], now: t0)
+        }
+        #expect(badTarget?.code == .unknownStepReference && badTarget?.step == "nudj")
+
+        let t1 = t0.addingTimeInterval(3_600)
+        let result = try await sequencer.migrateEnrollments(of: "drip", from: 1, to: 2, stepMap: ["old-nudge": "nudge"],
+                                                            by: "deploy-42", now: t1)
+        #expect(result.changed == 2 && result.skipped == 0)
+        let welcome = try await sequencer.enrollment(atWelcome)
+        #expect(welcome.sequenceVersion == 2 && welcome.stepID == "welcome" && welcome.visit == 1, "same step, same visit")
+        #expect(try await sequencer.enrollment(atNudge).stepID == "nudge")
+        _ = try await sequencer.tick(now: t1)
+        #expect(try await sequencer.enrollment(atWelcome).nextRunAt == t0.addingTimeInterval(2 * 86_400),
+                "the new version's two-day wait counts from the original step entry")
+        let event = try #require(try await sequencer.history(of: atNudge).last { $0.kind == .migrated })
+        #expect(event.message == "migrated from version 1 to 2, step old-nudge → nudge (by deploy-42)")
+    }
+}

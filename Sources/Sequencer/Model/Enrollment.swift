@@ -88,6 +88,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         case retried
         /// The host moved the enrollment to another step (``Sequencer/move(_:to:by:now:within:)``).
         case moved
+        /// The host moved the enrollment to another version of its sequence
+        /// (``Sequencer/migrateEnrollments(of:from:to:stepMap:by:now:)``).
+        case migrated
     }
 
     public var enrollmentID: UUID

@@ -28,6 +28,11 @@ public struct EnrollmentChange: Sendable, Hashable {
         /// caller checked the step against: a store refuses the change if the enrollment is on
         /// another version by the time it applies it.
         case move(to: String, version: Int, steps: Set<String>, by: String?)
+        /// Move an active or paused enrollment of version `from` to version `to` of its
+        /// sequence: its step becomes `steps[current step]` (a new visit when the id changes),
+        /// and an active one is due now. An enrollment on another version, or at a step the map
+        /// does not cover, is refused (``SequencerError/Code/invalidState``).
+        case migrate(from: Int, to: Int, steps: [String: String], by: String?)
     }
 
     /// What changes.
@@ -67,7 +72,7 @@ public struct EnrollmentChange: Sendable, Hashable {
     /// so a store tells a running service to tick.
     public var makesDue: Bool {
         switch kind {
-        case .mergeContext, .resume, .retry, .move: true
+        case .mergeContext, .resume, .retry, .move, .migrate: true
         case .pause, .cancel: false
         }
     }
@@ -145,6 +150,30 @@ public struct EnrollmentChange: Sendable, Hashable {
             enrollment.lastError = nil
             enrollment.nextRunAt = enrollment.status == .active ? now : nil
             kind = .moved
+        case .migrate(let from, let to, let steps, let actor):
+            guard enrollment.status == .active || enrollment.status == .paused else { throw invalid(enrollment, "migrate") }
+            guard enrollment.sequenceVersion == from else {
+                throw SequencerError(.invalidState,
+                                     "enrollment \(enrollment.id) is on version \(enrollment.sequenceVersion), not \(from)",
+                                     sequence: enrollment.sequenceName, version: enrollment.sequenceVersion,
+                                     step: enrollment.stepID)
+            }
+            guard let current = enrollment.stepID, let target = steps[current] else {
+                throw SequencerError(.invalidState, "step \(enrollment.stepID ?? "none") of version \(from) has no step in version \(to)",
+                                     sequence: enrollment.sequenceName, version: from, step: enrollment.stepID, field: "stepMap")
+            }
+            message = Self.describe("migrated from version \(from) to \(to)" + (target == current ? "" : ", step \(current) → \(target)"),
+                                    by: actor)
+            enrollment.sequenceVersion = to
+            if target != current {
+                enrollment.stepID = target
+                enrollment.visit += 1
+                enrollment.stepEnteredAt = now
+                enrollment.attempts = 0
+                enrollment.lastError = nil
+            }
+            if enrollment.status == .active { enrollment.nextRunAt = now }
+            kind = .migrated
         }
         enrollment.updatedAt = now
         return HistoryEvent(enrollmentID: enrollment.id, kind: kind, fromStep: fromStep,

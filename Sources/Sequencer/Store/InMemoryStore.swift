@@ -248,6 +248,46 @@ public final class InMemoryStore: SequenceStore {
         return report
     }
 
+    public func enrollments(matching filter: EnrollmentFilter, after cursor: PageCursor?, limit: Int) async throws
+        -> EnrollmentPage
+    {
+        let limit = max(1, limit)
+        let start = cursor.map { $0.enrollmentID?.uuidString ?? "" }
+        let found = state.withLock { state in
+            // Uppercase hex compares as the bytes do, so this is the order PostgreSQL gives ids.
+            state.records.values.lazy.map(\.enrollment)
+                .filter { e in filter.matches(e) && start.map { e.id.uuidString < $0 } ?? true }
+                .sorted { $0.id.uuidString > $1.id.uuidString }
+                .prefix(limit + 1)
+        }
+        let page = Array(found.prefix(limit))
+        return EnrollmentPage(enrollments: page, next: found.count > limit ? page.last.map { PageCursor.after($0.id) } : nil)
+    }
+
+    public func history(of id: UUID, after cursor: PageCursor?, limit: Int) async throws -> HistoryPage {
+        let limit = max(1, limit)
+        let first = cursor.flatMap(\.eventPosition).map { Int($0) + 1 } ?? 0
+        let events = state.withLock { $0.events[id] ?? [] }
+        guard first < events.count else { return HistoryPage(events: [], next: nil) }
+        let end = min(events.count, first + limit)
+        return HistoryPage(events: Array(events[first..<end]),
+                           next: end < events.count ? PageCursor.after(event: Int64(end - 1)) : nil)
+    }
+
+    public func stepCounts(sequence: String, version: Int) async throws -> [StepCount] {
+        struct Key: Hashable { var step: String?; var status: EnrollmentStatus }
+        let counts = state.withLock { state in
+            var counts: [Key: Int] = [:]
+            for record in state.records.values
+            where record.enrollment.sequenceName == sequence && record.enrollment.sequenceVersion == version {
+                counts[Key(step: record.enrollment.stepID, status: record.enrollment.status), default: 0] += 1
+            }
+            return counts
+        }
+        return counts.map { StepCount(step: $0.key.step, status: $0.key.status, count: $0.value) }
+            .sorted { ($0.step ?? "", $0.status.rawValue) < ($1.step ?? "", $1.status.rawValue) }
+    }
+
     /// Every enrollment, for tests and demos.
     public func allEnrollments() -> [Enrollment] {
         state.withLock { $0.records.values.map(\.enrollment) }

@@ -76,6 +76,18 @@ public protocol SequenceStore: EnrollmentWriter {
     /// finds another running returns at once with ``PruneReport/skipped``. A dry run counts and
     /// deletes nothing. Stops between batches when its task is cancelled.
     func prune(_ request: PruneRequest) async throws -> PruneReport
+
+    /// A page of the enrollments that match a filter, newest first (by id: ids are
+    /// time-ordered), at most `limit`, after a cursor a previous page returned. A page never
+    /// repeats or skips an enrollment because others were created meanwhile.
+    func enrollments(matching filter: EnrollmentFilter, after cursor: PageCursor?, limit: Int) async throws
+        -> EnrollmentPage
+
+    /// A page of an enrollment's history, oldest first, at most `limit` events after a cursor.
+    func history(of id: UUID, after cursor: PageCursor?, limit: Int) async throws -> HistoryPage
+
+    /// How many enrollments of a sequence version are at each step, in each status.
+    func stepCounts(sequence: String, version: Int) async throws -> [StepCount]
 }
 
 /// The answer to one enrollment of ``SequenceStore/enroll(_:)``.

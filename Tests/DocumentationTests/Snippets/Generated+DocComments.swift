@@ -23,6 +23,26 @@ func Sources_Sequencer_Conditions_Condition_swift_19() async throws {
     let step = Step(id: "has-used", runner: "Conditional", config: used.jsonValue, altNext: "nudge")
 }
 
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:46
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_46() async throws {
+    var cursor: PageCursor?
+    repeat {
+        let page = try await sequencer.enrollments(matching: EnrollmentFilter(status: .failed), after: cursor)
+        for enrollment in page.enrollments { print(enrollment.subject, enrollment.lastError ?? "") }
+        cursor = page.next
+    } while cursor != nil
+}
+
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:78
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_78() async throws {
+    let result = try await sequencer.apply(.retry, toEnrollmentsMatching: EnrollmentFilter(sequence: "billing", status: .failed))
+}
+
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:123
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_123() async throws {
+    try await sequencer.migrateEnrollments(of: "onboarding", from: 1, to: 2, stepMap: ["old-nudge": "nudge"])
+}
+
 // Sources/Sequencer/Engine/Sequencer+Retention.swift:8
 func Sources_Sequencer_Engine_Sequencer_Retention_swift_8() async throws {
     let report = try await sequencer.prune(RetentionPolicy(), dryRun: true)   // what would go
@@ -144,6 +164,12 @@ func Sources_Sequencer_Service_SequencerService_swift_9() async throws {
 func Sources_Sequencer_Store_EnrollmentChange_swift_8() async throws {
     try await store.change(id, .mergeContext(["plan": "pro"]), now: Date())
     try await store.change(id, .pause, now: Date())
+}
+
+// Sources/Sequencer/Store/EnrollmentQuery.swift:5
+func Sources_Sequencer_Store_EnrollmentQuery_swift_5() async throws {
+    let stuck = EnrollmentFilter(sequence: "onboarding", step: "verify-email", status: .active)
+    let page = try await sequencer.enrollments(matching: stuck, limit: 50)
 }
 
 // Sources/Sequencer/Store/EnrollmentWriter.swift:11

@@ -132,8 +132,8 @@ func README_md_369() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:554
-func README_md_554() async throws {
+// README.md:567
+func README_md_567() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -152,8 +152,8 @@ func README_md_554() async throws {
     }
 }
 
-// README.md:607
-func README_md_607() async throws {
+// README.md:620
+func README_md_620() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -161,7 +161,7 @@ func README_md_607() async throws {
     }
 }
 
-// README.md:727
+// README.md:740
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -171,8 +171,8 @@ func README_md_607() async throws {
     // …
 }
 
-// README.md:761
-func README_md_761() async throws {
+// README.md:774
+func README_md_774() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -182,8 +182,8 @@ func README_md_761() async throws {
     ])
 }
 
-// README.md:833
-func README_md_833() async throws {
+// README.md:846
+func README_md_846() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -196,8 +196,8 @@ func README_md_833() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:875
-func README_md_875() async throws {
+// README.md:888
+func README_md_888() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -208,15 +208,15 @@ func README_md_875() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:896
-func README_md_896() async throws {
+// README.md:909
+func README_md_909() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:920
-func README_md_920() async throws {
+// README.md:933
+func README_md_933() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {

@@ -58,6 +58,15 @@ final class CrashingStore: SequenceStore {
     }
     func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
     func prune(_ request: PruneRequest) async throws -> PruneReport { try await inner.prune(request) }
+    func enrollments(matching filter: EnrollmentFilter, after cursor: PageCursor?, limit: Int) async throws -> EnrollmentPage {
+        try await inner.enrollments(matching: filter, after: cursor, limit: limit)
+    }
+    func history(of id: UUID, after cursor: PageCursor?, limit: Int) async throws -> HistoryPage {
+        try await inner.history(of: id, after: cursor, limit: limit)
+    }
+    func stepCounts(sequence: String, version: Int) async throws -> [StepCount] {
+        try await inner.stepCounts(sequence: sequence, version: version)
+    }
     func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
         try await inner.enrollments(subject: subject, limit: limit)
     }
