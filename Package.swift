@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SequencerTransports", targets: ["SequencerTransports"]),
         .library(name: "SequencerPostgres", targets: ["SequencerPostgres"]),
         .library(name: "SequencerPostgresTesting", targets: ["SequencerPostgresTesting"]),
+        .executable(name: "sequencer", targets: ["SequencerCommandLineMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -79,6 +80,24 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The `sequencer` command: every command in a library (tested by running the built binary), a thin main.
+        .target(
+            name: "SequencerCommandLine",
+            dependencies: [
+                "Sequencer", "SequencerPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SequencerCommandLineMain",
+            dependencies: ["SequencerCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         // Not a product: the multi-process test launches it (Tests/SequencerPostgresTests/MultiProcessTests.swift).
@@ -148,6 +167,14 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SequencerCommandLineTests",
+            dependencies: [
+                // They run the `sequencer` binary, which `swift build` and `swift test` build beside them.
+                "Sequencer", "SequencerPostgres", "SequencerPostgresTesting",
             ],
             swiftSettings: swiftSettings
         ),

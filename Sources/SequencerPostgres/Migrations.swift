@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Logging
 import PostgresNIO
 public import Sequencer
@@ -30,6 +30,8 @@ extension SequencerError.Code {
     /// The database schema was migrated by a newer release of the library than the one running:
     /// upgrade the library, or point it at another schema.
     public static let schemaTooNew = Self("schemaTooNew")
+    /// The schema's tables do not exist: run ``PostgresStore/migrate()`` (or `sequencer migrate`).
+    public static let notMigrated = Self("notMigrated")
 }
 
 extension PostgresStore {
@@ -148,5 +150,44 @@ extension PostgresStore {
             tag = "$\(name)_\(counter)$"
         }
         return tag
+    }
+}
+
+/// Where a schema stands: ``PostgresStore/migrationStatus()``.
+public struct MigrationStatus: Sendable, Hashable {
+    /// A migration recorded as applied.
+    public struct Applied: Sendable, Hashable {
+        public var version: Int
+        public var name: String
+        public var appliedAt: Date
+    }
+
+    /// Whether the schema exists at all.
+    public var schemaExists: Bool
+    /// Applied migrations, in version order.
+    public var applied: [Applied]
+    /// The library's migrations not applied yet, in version order.
+    public var pending: [PostgresMigration]
+}
+
+extension PostgresStore {
+    /// Which of the library's migrations the schema has, and which it still needs; reads only.
+    public func migrationStatus() async throws -> MigrationStatus {
+        try await withStoreErrors("read the migration status of schema '\(configuration.schema)'") {
+            let schema = configuration.schema
+            let exists = try await client.query("""
+                SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = \(schema) AND tablename = 'schema_migrations')
+                """, logger: logger).collect()[0].decode(Bool.self)
+            guard exists else { return MigrationStatus(schemaExists: false, applied: [], pending: Self.migrations) }
+            var applied: [MigrationStatus.Applied] = []
+            for try await (version, name, at) in try await client.query(
+                "SELECT version, name, applied_at FROM \(unescaped: tables.migrations) ORDER BY version", logger: logger
+            ).decode((Int, String, Date).self) {
+                applied.append(MigrationStatus.Applied(version: version, name: name, appliedAt: at))
+            }
+            let done = Set(applied.map(\.version))
+            return MigrationStatus(schemaExists: true, applied: applied,
+                                   pending: Self.migrations.filter { !done.contains($0.version) })
+        }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Logging
 import PostgresNIO
 public import Sequencer
@@ -43,6 +43,30 @@ extension PostgresStore {
         return try await withStoreErrors("read definition '\(name)'") {
             let rows = try await client.query(query, logger: logger).collect()
             return try rows.first.map { try SequenceDefinition(json: $0.decode(String.self)) }
+        }
+    }
+}
+
+/// One registered version of a sequence, as ``PostgresStore/definitionVersions()`` lists it.
+public struct DefinitionVersion: Sendable, Hashable {
+    public var name: String
+    public var version: Int
+    public var steps: Int
+    public var registeredAt: Date
+}
+
+extension PostgresStore {
+    /// Every registered definition version, by name then version.
+    public func definitionVersions() async throws -> [DefinitionVersion] {
+        try await withStoreErrors("list definitions") {
+            var versions: [DefinitionVersion] = []
+            for try await (name, version, steps, at) in try await client.query("""
+                SELECT name, version, jsonb_array_length(body -> 'steps'), created_at
+                FROM \(unescaped: tables.definitions) ORDER BY name, version
+                """, logger: logger).decode((String, Int, Int, Date).self) {
+                versions.append(DefinitionVersion(name: name, version: version, steps: steps, registeredAt: at))
+            }
+            return versions
         }
     }
 }

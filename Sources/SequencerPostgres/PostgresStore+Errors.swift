@@ -30,6 +30,13 @@ extension PostgresStore {
                 reason = "\(psql.code)"
             }
         }
+        if let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState], ["42P01", "3F000"].contains(state) {
+            // undefined_table, invalid_schema_name: the schema was never migrated (or is another one).
+            return SequencerError(.notMigrated,
+                                  "\(operation) failed: \(reason); the schema is not migrated: run `sequencer migrate` "
+                                  + "(or call PostgresStore.migrate()), or check the schema name",
+                                  field: "schema", underlying: error)
+        }
         return SequencerError(.storeFailure, "\(operation) failed: \(reason)", underlying: error)
     }
 }

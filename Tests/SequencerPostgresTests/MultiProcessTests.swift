@@ -46,22 +46,7 @@ struct MultiProcessTests {
 
     /// The ticker binary, built next to the test bundle (`SEQUENCER_STRESS_TICKER` overrides).
     static func tickerExecutable() throws -> URL {
-        if let path = ProcessInfo.processInfo.environment["SEQUENCER_STRESS_TICKER"] { return URL(fileURLWithPath: path) }
-        var candidates: [URL] = []
-        if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
-            var directory = executable.deletingLastPathComponent()
-            // macOS runs tests from …/debug/<name>.xctest/Contents/MacOS/<name>.
-            while directory.pathComponents.count > 1, directory.pathExtension != "" || directory.lastPathComponent == "MacOS"
-                || directory.lastPathComponent == "Contents" {
-                directory.deleteLastPathComponent()
-            }
-            candidates.append(directory.appendingPathComponent("SequencerStressTicker"))
-        }
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("SequencerStressTicker"))
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        throw TestTimeout(what: "finding SequencerStressTicker (looked at \(candidates.map(\.path))); "
-                          + "build it with `swift build --product SequencerStressTicker`")
+        try BuiltExecutable.url(named: "SequencerStressTicker", override: "SEQUENCER_STRESS_TICKER")
     }
 
     static func runTicker(_ executable: URL, url: String, arguments: [String]) async throws -> TickerReport {

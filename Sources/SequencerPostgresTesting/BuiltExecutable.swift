@@ -1,0 +1,26 @@
+public import Foundation
+
+/// Finds an executable this package builds, next to the running test bundle, so tests can run
+/// the real binary (`swift build` and `swift test` put both in the same directory).
+public enum BuiltExecutable {
+    /// The executable's URL; the environment variable `override` (if set) names it instead.
+    ///
+    /// - Throws: an error naming where it looked and how to build it.
+    public static func url(named name: String, override: String? = nil) throws -> URL {
+        if let override, let path = ProcessInfo.processInfo.environment[override] { return URL(fileURLWithPath: path) }
+        var candidates: [URL] = []
+        if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+            var directory = executable.deletingLastPathComponent()
+            // macOS runs tests from …/debug/<name>.xctest/Contents/MacOS/<name>.
+            while directory.pathComponents.count > 1, directory.pathExtension != "" || directory.lastPathComponent == "MacOS"
+                || directory.lastPathComponent == "Contents" {
+                directory.deleteLastPathComponent()
+            }
+            candidates.append(directory.appendingPathComponent(name))
+        }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name))
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        throw TestPostgresError("cannot find the \(name) executable (looked at \(candidates.map(\.path).joined(separator: ", "))); "
+                                + "build it with `swift build --product \(name)`")
+    }
+}
