@@ -38,8 +38,8 @@ func README_md_27() async throws {
     let report = try await sequencer.tick()      // call from your own timer, e.g. every second
 }
 
-// README.md:89
-func README_md_89() async throws {
+// README.md:90
+func README_md_90() async throws {
     let drip = SequenceDefinition(name: "trial-onboarding", version: 1, timeZone: "America/New_York") {
         Step(id: "welcome", runner: "Email", config: ["from": "hi@example.com", "to": ["{{email}}"],
                                                       "subject": "Welcome, {{name}}", "text": "…"])
@@ -53,8 +53,8 @@ func README_md_89() async throws {
     }
 }
 
-// README.md:108
-func README_md_108() async throws {
+// README.md:109
+func README_md_109() async throws {
     do {
         try await sequencer.register(drip)          // or: register(json: text)
     } catch let error as SequencerError {
@@ -62,8 +62,8 @@ func README_md_108() async throws {
     }
 }
 
-// README.md:123
-func README_md_123() async throws {
+// README.md:124
+func README_md_124() async throws {
     let id = try await sequencer.enroll("user-42", in: "trial-onboarding",
                                         context: ["email": "ada@example.com", "name": "Ada", "plan": "trial"],
                                         idempotencyKey: "signup-42")
@@ -71,13 +71,13 @@ func README_md_123() async throws {
                                          in: "trial-onboarding")                      // bulk, batched
 }
 
-// README.md:141
-func README_md_141() async throws {
+// README.md:142
+func README_md_142() async throws {
     let report = try await sequencer.tick()       // claims due enrollments, runs steps, commits
 }
 
-// README.md:151
-func README_md_151() async throws {
+// README.md:152
+func README_md_152() async throws {
     try await sequencer.updateContext(id, merging: ["plan": "pro"])   // goals are re-checked next tick
     try await sequencer.pause(id); try await sequencer.resume(id)
     try await sequencer.cancel(id)
@@ -89,8 +89,8 @@ func README_md_151() async throws {
     let byKey = try await sequencer.enrollment(sequence: "onboarding", idempotencyKey: "signup-42")
 }
 
-// README.md:175
-func README_md_175() async throws {
+// README.md:176
+func README_md_176() async throws {
     struct SlackRunner: TaskRunner {
         let name = "Slack"
         let client: SlackClient
@@ -105,8 +105,8 @@ func README_md_175() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [SlackRunner(client: slack)])
 }
 
-// README.md:213
-func README_md_213() async throws {
+// README.md:214
+func README_md_214() async throws {
     struct Webhook: TypedTaskRunner {
         struct Config: Decodable, Sendable { var url: String }
         let name = "Webhook"
@@ -117,8 +117,8 @@ func README_md_213() async throws {
     }
 }
 
-// README.md:369
-func README_md_369() async throws {
+// README.md:370
+func README_md_370() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -132,8 +132,8 @@ func README_md_369() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:567
-func README_md_567() async throws {
+// README.md:619
+func README_md_619() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -152,8 +152,8 @@ func README_md_567() async throws {
     }
 }
 
-// README.md:620
-func README_md_620() async throws {
+// README.md:672
+func README_md_672() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -161,7 +161,7 @@ func README_md_620() async throws {
     }
 }
 
-// README.md:740
+// README.md:792
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -171,8 +171,8 @@ func README_md_620() async throws {
     // …
 }
 
-// README.md:774
-func README_md_774() async throws {
+// README.md:826
+func README_md_826() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -182,8 +182,8 @@ func README_md_774() async throws {
     ])
 }
 
-// README.md:846
-func README_md_846() async throws {
+// README.md:898
+func README_md_898() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -196,8 +196,8 @@ func README_md_846() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:888
-func README_md_888() async throws {
+// README.md:940
+func README_md_940() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -208,15 +208,15 @@ func README_md_888() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:909
-func README_md_909() async throws {
+// README.md:961
+func README_md_961() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:933
-func README_md_933() async throws {
+// README.md:985
+func README_md_985() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
