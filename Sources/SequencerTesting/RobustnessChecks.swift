@@ -285,7 +285,7 @@ public enum RobustnessChecks {
     }
 
     /// Forwards to a store, noting when each renewal happened and what it did.
-    final class RenewSpy: SequenceStore {
+    final class RenewSpy: ForwardingStore {
         let inner: any SequenceStore
         let renewals = Mutex<[(ContinuousClock.Instant, String)]>([])
         init(_ inner: any SequenceStore) { self.inner = inner }
@@ -299,35 +299,6 @@ public enum RobustnessChecks {
                 renewals.withLock { $0.append((started, "\(error)")) }
                 throw error
             }
-        }
-        func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool { try await inner.saveDefinition(definition) }
-        func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
-            try await inner.definition(named: name, version: version)
-        }
-        func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] { try await inner.enroll(enrollments) }
-        func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] { try await inner.claim(request) }
-        func commit(_ request: CommitRequest) async throws -> CommitResult { try await inner.commit(request) }
-        func release(_ request: ReleaseRequest) async throws -> Int { try await inner.release(request) }
-        func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
-            try await inner.change(id, change, now: now)
-        }
-        func enrollment(_ id: UUID) async throws -> Enrollment? { try await inner.enrollment(id) }
-        func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
-            try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
-        }
-        func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
-        func prune(_ request: PruneRequest) async throws -> PruneReport { try await inner.prune(request) }
-        func enrollments(matching filter: EnrollmentFilter, after cursor: PageCursor?, limit: Int) async throws -> EnrollmentPage {
-            try await inner.enrollments(matching: filter, after: cursor, limit: limit)
-        }
-        func history(of id: UUID, after cursor: PageCursor?, limit: Int) async throws -> HistoryPage {
-            try await inner.history(of: id, after: cursor, limit: limit)
-        }
-        func stepCounts(sequence: String, version: Int) async throws -> [StepCount] {
-            try await inner.stepCounts(sequence: sequence, version: version)
-        }
-        func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
-            try await inner.enrollments(subject: subject, limit: limit)
         }
     }
 
@@ -344,7 +315,7 @@ public enum RobustnessChecks {
 
     /// A store that stops working, for good, once ``die()`` is called: what another process sees
     /// of a ticker that was killed (its leases are no longer renewed, it never commits).
-    final class DyingStore: SequenceStore {
+    final class DyingStore: ForwardingStore {
         let inner: any SequenceStore
         let dead = Mutex(false)
         init(_ inner: any SequenceStore) { self.inner = inner }
@@ -355,11 +326,6 @@ public enum RobustnessChecks {
         private func hangIfDead() async throws {
             if dead.withLock({ $0 }) { throw Dead() }
         }
-        func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool { try await inner.saveDefinition(definition) }
-        func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
-            try await inner.definition(named: name, version: version)
-        }
-        func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] { try await inner.enroll(enrollments) }
         func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
             try await hangIfDead()
             return try await inner.claim(request)
@@ -375,27 +341,6 @@ public enum RobustnessChecks {
         func release(_ request: ReleaseRequest) async throws -> Int {
             try await hangIfDead()
             return try await inner.release(request)
-        }
-        func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
-            try await inner.change(id, change, now: now)
-        }
-        func enrollment(_ id: UUID) async throws -> Enrollment? { try await inner.enrollment(id) }
-        func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
-            try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
-        }
-        func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
-        func prune(_ request: PruneRequest) async throws -> PruneReport { try await inner.prune(request) }
-        func enrollments(matching filter: EnrollmentFilter, after cursor: PageCursor?, limit: Int) async throws -> EnrollmentPage {
-            try await inner.enrollments(matching: filter, after: cursor, limit: limit)
-        }
-        func history(of id: UUID, after cursor: PageCursor?, limit: Int) async throws -> HistoryPage {
-            try await inner.history(of: id, after: cursor, limit: limit)
-        }
-        func stepCounts(sequence: String, version: Int) async throws -> [StepCount] {
-            try await inner.stepCounts(sequence: sequence, version: version)
-        }
-        func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
-            try await inner.enrollments(subject: subject, limit: limit)
         }
     }
 

@@ -7,7 +7,7 @@ import Testing
 
 /// Runs the built `sequencer` binary against the real PostgreSQL, each test in its own schema,
 /// and checks what it prints and how it exits.
-@Suite("sequencer command line")
+@Suite("sequencer command line", .serialized)   // one binary at a time: the other suites keep their CPU
 struct CommandLineTests {
     struct Result: CustomStringConvertible {
         var status: Int32

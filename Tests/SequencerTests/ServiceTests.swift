@@ -302,42 +302,13 @@ final class SlowRunner: TaskRunner {
 }
 
 /// An in-memory store whose first `failures` claims fail, as a database that is down would.
-final class FlakyStore: SequenceStore {
+final class FlakyStore: ForwardingStore {
     struct Down: Error, CustomStringConvertible { var description: String { "connection refused" } }
-    let inner = InMemoryStore()
+    let inner: any SequenceStore = InMemoryStore()
     let remaining: Mutex<Int>
     init(failures: Int) { remaining = Mutex(failures) }
     func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
         if remaining.withLock({ $0 -= 1; return $0 >= 0 }) { throw Down() }
         return try await inner.claim(request)
-    }
-    func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool { try await inner.saveDefinition(definition) }
-    func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
-        try await inner.definition(named: name, version: version)
-    }
-    func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] { try await inner.enroll(enrollments) }
-    func commit(_ request: CommitRequest) async throws -> CommitResult { try await inner.commit(request) }
-    func renew(_ request: RenewRequest) async throws -> RenewResult { try await inner.renew(request) }
-    func release(_ request: ReleaseRequest) async throws -> Int { try await inner.release(request) }
-    func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
-        try await inner.change(id, change, now: now)
-    }
-    func enrollment(_ id: UUID) async throws -> Enrollment? { try await inner.enrollment(id) }
-    func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
-        try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
-    }
-    func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
-    func prune(_ request: PruneRequest) async throws -> PruneReport { try await inner.prune(request) }
-    func enrollments(matching filter: EnrollmentFilter, after cursor: PageCursor?, limit: Int) async throws -> EnrollmentPage {
-        try await inner.enrollments(matching: filter, after: cursor, limit: limit)
-    }
-    func history(of id: UUID, after cursor: PageCursor?, limit: Int) async throws -> HistoryPage {
-        try await inner.history(of: id, after: cursor, limit: limit)
-    }
-    func stepCounts(sequence: String, version: Int) async throws -> [StepCount] {
-        try await inner.stepCounts(sequence: sequence, version: version)
-    }
-    func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
-        try await inner.enrollments(subject: subject, limit: limit)
     }
 }

@@ -233,6 +233,18 @@ func Sources_SequencerPostgres_PostgresStore_swift_24() async throws {
     // …
 }
 
+// Sources/SequencerTesting/ForwardingStore.swift:7
+func Sources_SequencerTesting_ForwardingStore_swift_7() async throws {
+    final class SlowCommits: ForwardingStore {
+        let inner: any SequenceStore
+        init(_ inner: any SequenceStore) { self.inner = inner }
+        func commit(_ request: CommitRequest) async throws -> CommitResult {
+            try await Task.sleep(for: .seconds(1))
+            return try await inner.commit(request)
+        }
+    }
+}
+
 // Sources/SequencerTesting/LedgerConformance.swift:6
 @Test(arguments: LedgerConformance.checks)
 func ledger(_ check: LedgerConformance.Check) async throws { try await check.run(MyLedger()) }

@@ -23,12 +23,12 @@ extension Sequencer {
 
 /// An `InMemoryStore` whose next commit can be made to fail, as if the process died between the
 /// runners' side effects and the commit of their outcomes.
-final class CrashingStore: SequenceStore {
+final class CrashingStore: ForwardingStore {
     struct SimulatedCrash: Error, CustomStringConvertible {
         var description: String { "simulated crash before commit" }
     }
 
-    let inner = InMemoryStore()
+    let inner: any SequenceStore = InMemoryStore()
     private let failNextCommit = Mutex(false)
 
     /// Makes the next `commit` throw without writing anything.
@@ -39,37 +39,6 @@ final class CrashingStore: SequenceStore {
         return try await inner.commit(batch)
     }
 
-    func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool {
-        try await inner.saveDefinition(definition)
-    }
-    func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
-        try await inner.definition(named: name, version: version)
-    }
-    func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] { try await inner.enroll(enrollments) }
-    func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] { try await inner.claim(request) }
-    func renew(_ request: RenewRequest) async throws -> RenewResult { try await inner.renew(request) }
-    func release(_ request: ReleaseRequest) async throws -> Int { try await inner.release(request) }
-    func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
-        try await inner.change(id, change, now: now)
-    }
-    func enrollment(_ id: UUID) async throws -> Enrollment? { try await inner.enrollment(id) }
-    func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
-        try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
-    }
-    func history(of id: UUID) async throws -> [HistoryEvent] { try await inner.history(of: id) }
-    func prune(_ request: PruneRequest) async throws -> PruneReport { try await inner.prune(request) }
-    func enrollments(matching filter: EnrollmentFilter, after cursor: PageCursor?, limit: Int) async throws -> EnrollmentPage {
-        try await inner.enrollments(matching: filter, after: cursor, limit: limit)
-    }
-    func history(of id: UUID, after cursor: PageCursor?, limit: Int) async throws -> HistoryPage {
-        try await inner.history(of: id, after: cursor, limit: limit)
-    }
-    func stepCounts(sequence: String, version: Int) async throws -> [StepCount] {
-        try await inner.stepCounts(sequence: sequence, version: version)
-    }
-    func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
-        try await inner.enrollments(subject: subject, limit: limit)
-    }
 }
 
 /// A ledger that forgets to record sends: as if the process died right after the provider
