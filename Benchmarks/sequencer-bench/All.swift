@@ -27,13 +27,16 @@ struct All: AsyncParsableCommand {
         var latencySeconds: Double
         var idleServiceWaiting: Int
         var idleServiceSeconds: Double
+        var retention: Int
         /// Runs of drain and of sql-floor (alternating); each reports its median run.
         var drainRuns = 3
 
         static let full = Sizes(drain: 100_000, enroll: 100_000, idleWaiting: 1_000_000, idleRounds: 15, memory: 1_000_000,
-                                latencySeconds: 20, idleServiceWaiting: 1_000_000, idleServiceSeconds: 60)
+                                latencySeconds: 20, idleServiceWaiting: 1_000_000, idleServiceSeconds: 60,
+                                retention: 50_000)
         static let quick = Sizes(drain: 10_000, enroll: 10_000, idleWaiting: 100_000, idleRounds: 7, memory: 50_000,
-                                 latencySeconds: 3, idleServiceWaiting: 10_000, idleServiceSeconds: 3)
+                                 latencySeconds: 3, idleServiceWaiting: 10_000, idleServiceSeconds: 3,
+                                 retention: 2_000)
     }
 
     func run() async throws {
@@ -68,6 +71,7 @@ struct All: AsyncParsableCommand {
         await log.run("idle-service") {
             try await IdleServiceScenario(waiting: sizes.idleServiceWaiting, seconds: sizes.idleServiceSeconds).run(database)
         }
+        await log.run("retention") { try await RetentionScenario(n: sizes.retention).run(database) }
 
         let total = (clock.now - start).timeInterval
         Output.emit(await summary(log, seconds: total, database: database))

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Sequencer
 import SequencerPostgres
@@ -50,8 +49,8 @@ struct CommandLineTests {
             try process.run()
             if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
             try input.fileHandleForWriting.close()
-            // Read both pipes to the end (so a full pipe never blocks the child) and wait for it on
-            // threads of their own: blocking calls on the cooperative pool starve other tests.
+            // Read both pipes to the end (so a full pipe never blocks the child) and wait for it, each
+            // on a thread of its own.
             async let outData = Self.blocking { out.fileHandleForReading.readDataToEndOfFile() }
             async let errData = Self.blocking { err.fileHandleForReading.readDataToEndOfFile() }
             let (o, e) = await (outData, errData)
@@ -60,9 +59,12 @@ struct CommandLineTests {
                           err: String(decoding: e, as: UTF8.self))
         }
 
+        /// Runs a blocking call on a thread of its own. Not on a Dispatch global queue: on Linux
+        /// those share their few threads with Swift concurrency's pool, and three blocked calls per
+        /// run stalled every other test of the process for seconds.
         static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
             await withCheckedContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(returning: body()) }
+                Thread { continuation.resume(returning: body()) }.start()
             }
         }
 

@@ -68,12 +68,16 @@ struct DatabaseURLTests {
         #expect(configuration.username == "app" && configuration.password == "pw" && configuration.database == "app")
     }
 
-    /// The same server through TCP and through its Unix socket, from URLs alone.
+    /// The same server through TCP and through its Unix socket, from URLs alone (the shared
+    /// throwaway cluster's socket; with `DATABASE_URL` set, TCP only).
     @Test func connectsOverTCPAndOverTheUnixSocket() async throws {
-        let cluster = try await ThrowawayPostgres.start()
-        defer { Task { try? await cluster.stop() } }
-        let directory = cluster.directory.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-        for text in [cluster.url + "?sslmode=disable", "postgres://postgres@\(directory):\(cluster.port)/postgres"] {
+        let server = try await TestPostgres.shared.server()
+        var urls = [server.url.contains("?") ? server.url : server.url + "?sslmode=disable"]
+        if let cluster = server.cluster {
+            let directory = cluster.directory.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            urls.append("postgres://postgres@\(directory):\(cluster.port)/postgres")
+        }
+        for text in urls {
             let client = PostgresClient(configuration: try DatabaseURL(text).clientConfiguration(),
                                         backgroundLogger: TestPostgres.quietLogger)
             try await withThrowingDiscardingTaskGroup { group in
