@@ -42,30 +42,25 @@ struct CommandLineTests {
             var environment = ProcessInfo.processInfo.environment
             environment["DATABASE_URL"] = nil
             process.environment = environment
-            let out = Pipe(), err = Pipe(), input = Pipe()
+            // Files, not pipes: a process started meanwhile by another test (a PostgreSQL server)
+            // can inherit a pipe's write end and hold it open, so a read to end of file never ends.
+            let base = directory.appendingPathComponent(UUID().uuidString)
+            let paths = (input: base.path + ".in", out: base.path + ".out", err: base.path + ".err")
+            FileManager.default.createFile(atPath: paths.input, contents: Data((stdin ?? "").utf8))
+            FileManager.default.createFile(atPath: paths.out, contents: nil)
+            FileManager.default.createFile(atPath: paths.err, contents: nil)
+            let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: paths.input))
+            let out = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.out))
+            let err = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.err))
+            defer { try? input.close(); try? out.close(); try? err.close() }
+            process.standardInput = input
             process.standardOutput = out
             process.standardError = err
-            process.standardInput = input
             try process.run()
-            if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-            try input.fileHandleForWriting.close()
-            // Read both pipes to the end (so a full pipe never blocks the child) and wait for it, each
-            // on a thread of its own.
-            async let outData = Self.blocking { out.fileHandleForReading.readDataToEndOfFile() }
-            async let errData = Self.blocking { err.fileHandleForReading.readDataToEndOfFile() }
-            let (o, e) = await (outData, errData)
-            await Self.blocking { process.waitUntilExit() }
-            return Result(status: process.terminationStatus, out: String(decoding: o, as: UTF8.self),
-                          err: String(decoding: e, as: UTF8.self))
-        }
-
-        /// Runs a blocking call on a thread of its own. Not on a Dispatch global queue: on Linux
-        /// those share their few threads with Swift concurrency's pool, and three blocked calls per
-        /// run stalled every other test of the process for seconds.
-        static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-            await withCheckedContinuation { continuation in
-                Thread { continuation.resume(returning: body()) }.start()
-            }
+            // Poll instead of blocking a thread in waitUntilExit.
+            while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+            func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+            return Result(status: process.terminationStatus, out: read(paths.out), err: read(paths.err))
         }
 
         func json(_ arguments: [String]) async throws -> JSONValue {
