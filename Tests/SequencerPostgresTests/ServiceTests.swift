@@ -200,6 +200,8 @@ struct PostgresServiceTests {
             try await store.migrate()
             var tuning = Sequencer.Configuration()
             tuning.claimTimeout = .seconds(1)
+            // Whatever a restart leaves leased is free again soon: the test is about resuming.
+            tuning.leaseDuration = .seconds(5)
             let sequencer = Sequencer(store: store, configuration: tuning, logger: testLogger)
             try await sequencer.register(oneStep)
             let capture = LogCapture()

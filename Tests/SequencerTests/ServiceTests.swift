@@ -312,3 +312,28 @@ final class FlakyStore: ForwardingStore {
         return try await inner.claim(request)
     }
 }
+
+/// Answers claims late, and cannot be cancelled: a query the server already received.
+final class LateClaims: ForwardingStore {
+    let inner: any SequenceStore = InMemoryStore()
+    func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
+        let inner = self.inner
+        return try await Task {
+            try await Task.sleep(for: .milliseconds(300))
+            return try await inner.claim(request)
+        }.value
+    }
+}
+
+@Suite("Claim timeout")
+struct ClaimTimeoutTests {
+    @Test func aClaimThatAnswersAfterTheTimeoutIsUsedNotLeftLeased() async throws {
+        let store = LateClaims()
+        let sequencer = makeSequencer(store: store) { $0.claimTimeout = .milliseconds(50) }
+        try await sequencer.register(SequenceDefinition(name: "s", version: 1) { Step.goTo("a", target: Step.end) })
+        let id = try await sequencer.enroll("u", in: "s", now: t0)
+        let report = try await sequencer.tick(now: t0)
+        #expect(report.claimed == 1 && report.completed == 1, "\(report)")
+        #expect(try await sequencer.enrollment(id).status == .completed)
+    }
+}

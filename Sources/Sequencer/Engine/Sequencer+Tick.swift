@@ -58,8 +58,12 @@ extension Sequencer {
 
     /// Claims, failing with ``SequencerError/Code/storeFailure`` when the store does not answer
     /// within ``Configuration/claimTimeout`` (an unreachable database can make a query wait for a
-    /// connection indefinitely). A claim given up this way may still have leased rows on the
-    /// server; their leases expire as a dead ticker's do.
+    /// connection indefinitely).
+    ///
+    /// At the timeout the claim is cancelled, which ends a wait for a connection. A claim the
+    /// server had already received may still answer: its rows are leased to this ticker, so they
+    /// are returned and the tick goes on with them, rather than dropped and left leased until
+    /// their lease ran out (which after a database restart held fresh work for a whole lease).
     private func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
         let store = self.store
         let timeout = configuration.claimTimeout
@@ -69,11 +73,16 @@ extension Sequencer {
                 try await Task.sleep(for: timeout)
                 return nil
             }
-            defer { group.cancelAll() }
-            guard let claimed = try await group.next() ?? nil else {
-                throw SequencerError(.storeFailure, "claim did not answer within \(timeout); is the database reachable?")
+            if let claimed = try await group.next() ?? nil {
+                group.cancelAll()
+                return claimed
             }
-            return claimed
+            group.cancelAll()
+            // The timer fired first; the claim either ends cancelled (nothing leased) or answers.
+            while let late = try? await group.next() {
+                if let claimed = late { return claimed }
+            }
+            throw SequencerError(.storeFailure, "claim did not answer within \(timeout); is the database reachable?")
         }
     }
 }
