@@ -272,15 +272,27 @@ public enum RobustnessChecks {
         var stolen: [Duration] = []
         // The other ticker starts once the slow one holds the batch and runs it.
         while slow.calls.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        let batchStarted = clock.now
         while clock.now - started < .milliseconds(8_300) {
             if try await b.tick(now: now()).claimed > 0 { stolen.append(clock.now - started) }
             try await Task.sleep(for: .milliseconds(40))
         }
         let report = try await first
-        let renewals = spy.renewals.withLock { $0 }.map { "\($0.0 - started): \($0.1)" }
-        try expect(stolen.isEmpty, "another ticker took the live batch at \(stolen); renewals: \(renewals)")
-        try expect(report.fencedOut == 0 && report.advanced == 1, "the slow ticker committed its work: \(report)")
-        try expect(slow.calls.withLock { $0 } == 1, "the step ran once")
+        let attempts = spy.renewals.withLock { $0 }
+        let renewals = attempts.map { "\($0.0 - started): \($0.1)" }
+        // A machine can stall this process longer than the lease (renewals run on the shared
+        // concurrency pool); the ticker is then as good as dead and being taken over is right.
+        // Only a take-over while renewals kept coming in time is a failure.
+        let starts = [batchStarted] + attempts.map(\.0)
+        let stalled = zip(starts, starts.dropFirst()).contains { $1 - $0 >= lease }
+            || (starts.last.map { clock.now - $0 >= lease } ?? false)
+        if stolen.isEmpty || !stalled {
+            try expect(stolen.isEmpty, "another ticker took the live batch at \(stolen); renewals: \(renewals)")
+            try expect(report.fencedOut == 0 && report.advanced == 1, "the slow ticker committed its work: \(report)")
+            try expect(slow.calls.withLock { $0 } == 1, "the step ran once")
+        } else {
+            try expect(report.fencedOut == 1, "the stalled ticker's late commit was fenced out: \(report)")
+        }
         try expect(try await a.enrollment(id).status == .completed, "completed")
     }
 
