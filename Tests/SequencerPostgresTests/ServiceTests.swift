@@ -67,7 +67,9 @@ struct PostgresServiceTests {
             let sequencer = Sequencer(store: store, logger: testLogger)
             try await sequencer.register(oneStep)
             var configuration = SequencerService.Configuration()
-            configuration.interval = .seconds(10)
+            // A 30 s poll and a 20 s bound: a clean CI clone on this 2-core machine can stall the test
+            // process for several seconds, and the test is about the notification, not the poll.
+            configuration.interval = .seconds(30)
             let service = SequencerService(sequencer, configuration: configuration, logger: testLogger)
             let events = service.events()
             let running = Task { try await service.run() }
@@ -79,9 +81,9 @@ struct PostgresServiceTests {
             let clock = ContinuousClock()
             let enrolled = clock.now
             let id = try await sequencer.enroll("u", in: oneStep.name)
-            let processed = report(try await firstEvent(events, within: 8) { (report($0)?.claimed ?? 0) > 0 })
-            #expect(processed?.completed == 1, "processed within 8 s although the service polls every 10 s")
-            #expect(clock.now - enrolled < .seconds(8))
+            let processed = report(try await firstEvent(events, within: 20) { (report($0)?.claimed ?? 0) > 0 })
+            #expect(processed?.completed == 1, "processed within 20 s although the service polls every 30 s")
+            #expect(clock.now - enrolled < .seconds(20))
             #expect(try await sequencer.enrollment(id).status == .completed)
             running.cancel()
             try await running.value
