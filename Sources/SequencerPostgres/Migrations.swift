@@ -56,6 +56,12 @@ extension PostgresStore {
     /// Everything rolls back if any step fails. A recorded migration whose SQL has changed
     /// since it was applied is reported in a `.warning` log and not applied again.
     public func migrate() async throws {
+        try await migrate(through: Self.schemaVersion)
+    }
+
+    /// ``migrate()``, applying only the migrations up to `version` (tests of a migration's
+    /// upgrade path start from the schema before it).
+    package func migrate(through version: Int) async throws {
         let schema = configuration.schema
         let lockKey = "sequencer.migrate:\(schema)"
         try await withStoreErrors("migrate schema '\(schema)'") {
@@ -90,7 +96,7 @@ extension PostgresStore {
                         field: "schema")
                 }
                 try await warnAboutChangedMigrations(applied, on: connection)
-                for migration in Self.migrations where applied[migration.version] == nil {
+                for migration in Self.migrations where applied[migration.version] == nil && migration.version <= version {
                     try await apply(migration, on: connection)
                 }
             }

@@ -10,7 +10,7 @@ extension PostgresStore {
     /// the outcome's fence and is still active (a later claim, or a pause, cancel or
     /// context update by the host, bumps the fence), writes the cursor (never the
     /// context) and releases the lease; in the same statement the batch's history
-    /// events are inserted for the applied enrollments only. The statement is its own
+    /// events are inserted, and counted in the funnel, for the applied enrollments only. The statement is its own
     /// transaction: a commit is all or nothing.
     public func commit(_ request: CommitRequest) async throws -> CommitResult {
         guard !request.outcomes.isEmpty else { return CommitResult(applied: 0, fencedOut: []) }
@@ -55,9 +55,9 @@ extension PostgresStore {
                     lease_owner = NULL, lease_expires_at = NULL
                 FROM outcome AS o
                 WHERE e.id = o.id AND e.fence = o.fence AND e.status = o.required_status
-                RETURNING e.id
+                RETURNING e.id, e.sequence_name, e.sequence_version
             ),
-            history AS (\(insert: request.events, into: tables.events, onlyFor: "applied"))
+            \(history: request.events, in: tables, onlyFor: "applied")
             SELECT id FROM applied
             """
     }

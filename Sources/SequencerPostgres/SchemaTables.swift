@@ -7,6 +7,8 @@ extension PostgresStore {
         let events: String
         let deliveries: String
         let migrations: String
+        let funnelCounters: String
+        let funnelDeltas: String
         /// The `LISTEN`/`NOTIFY` channel on which statements that make an enrollment due now tell
         /// running services: `<schema>_due`, cut to PostgreSQL's 63-byte identifiers.
         let channel: String
@@ -19,6 +21,8 @@ extension PostgresStore {
             events = "\"\(schema)\".events"
             deliveries = "\"\(schema)\".deliveries"
             migrations = "\"\(schema)\".schema_migrations"
+            funnelCounters = "\"\(schema)\".funnel_counters"
+            funnelDeltas = "\"\(schema)\".funnel_deltas"
         }
     }
 }

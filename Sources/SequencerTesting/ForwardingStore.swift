@@ -55,4 +55,8 @@ extension ForwardingStore {
     public func stepCounts(sequence: String, version: Int) async throws -> [StepCount] {
         try await inner.stepCounts(sequence: sequence, version: version)
     }
+    public func funnel(sequence: String, version: Int, now: Date) async throws -> FunnelStatistics {
+        try await inner.funnel(sequence: sequence, version: version, now: now)
+    }
+    public func foldStatistics() async throws -> Int { try await inner.foldStatistics() }
 }

@@ -49,6 +49,8 @@ public enum StoreConformance {
         Check(name: "history pages concatenate to the history; step counts add up", body: historyPagesAndStepCounts),
         Check(name: "migrate moves an enrollment to another version through the step map, or changes nothing",
               body: migrateChange),
+        Check(name: "the funnel counts each step's entries, statuses, goals, due work and the last hour's failures",
+              body: funnelFigures),
     ]
 
     // MARK: Fixtures
@@ -571,5 +573,78 @@ public enum StoreConformance {
             try expect(error.code == .invalidState && error.field == "stepMap", "invalidState on stepMap, got \(error)")
         }
         try expect(try await store.enrollment(ids[1])?.sequenceVersion == 1, "a refused migration changes nothing")
+    }
+
+    static func funnelFigures(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        let ids = try await store.enroll(["advance", "goal", "fail", "retry"].map { newEnrollment($0) }).map(\.enrollment.id)
+        let later = try await store.enroll([newEnrollment("tomorrow", due: t0.addingTimeInterval(86_400))])[0].enrollment.id
+        let claimed = try await claim(store)
+        try expect(claimed.count == 4, "the four due ones are claimed")
+        var outcomes: [CommitRequest.Outcome] = [], events: [HistoryEvent] = []
+        for item in claimed {
+            var e = item.enrollment
+            e.updatedAt = t0
+            switch e.subject {
+            case "advance":
+                e.stepID = "b"
+                e.visit = 2
+                e.nextRunAt = t0.addingTimeInterval(86_400)
+                events.append(HistoryEvent(enrollmentID: e.id, kind: .advanced, fromStep: "a", toStep: "b", visit: 1, at: t0))
+            case "goal":
+                e.stepID = nil
+                e.status = .completed
+                e.visit = 2
+                e.nextRunAt = nil
+                events.append(HistoryEvent(enrollmentID: e.id, kind: .goalReached, fromStep: "a", toStep: Step.end, visit: 1, at: t0))
+                events.append(HistoryEvent(enrollmentID: e.id, kind: .completed, fromStep: "a", toStep: nil, visit: 2, at: t0))
+            case "fail":
+                e.status = .failed
+                e.nextRunAt = nil
+                events.append(HistoryEvent(enrollmentID: e.id, kind: .failed, fromStep: "a", toStep: nil, visit: 1, at: t0))
+            default:
+                e.attempts = 1
+                e.nextRunAt = t0.addingTimeInterval(60)
+                events.append(HistoryEvent(enrollmentID: e.id, kind: .retrying, fromStep: "a", toStep: nil, visit: 1, at: t0))
+            }
+            outcomes.append(CommitRequest.Outcome(enrollment: e, fence: item.fence))
+        }
+        // A stale outcome (a fence the row no longer carries) counts nothing.
+        let advance = outcomes.first { $0.enrollment.subject == "advance" }!
+        let stale = try await store.commit(CommitRequest(
+            owner: "owner-1", outcomes: [CommitRequest.Outcome(enrollment: advance.enrollment, fence: advance.fence - 1)],
+            events: events.filter { $0.enrollmentID == advance.enrollment.id }))
+        _ = try await store.commit(CommitRequest(owner: "owner-1", outcomes: outcomes, events: events))
+        try expect(stale.applied == 0, "the stale outcome is fenced out")
+        _ = try await store.change(later, .pause, now: t0)
+        _ = try await store.enroll([newEnrollment("late", due: t0.addingTimeInterval(10))])
+
+        let at = t0.addingTimeInterval(1_800)
+        let funnel = try await store.funnel(sequence: definition.name, version: 1, now: at)
+        func step(_ id: String?) -> FunnelStatistics.StepFigures { funnel.figures(for: id) }
+        try expect(funnel.enrolled == 6, "six enrolled, got \(funnel.enrolled)")
+        try expect(step("a").reached == 6 && step("b").reached == 1 && step(nil).reached == 1,
+                   "entries: a 6, b 1, the end 1; got \(funnel.steps)")
+        try expect(step("a").now == [.active: 2, .failed: 1, .paused: 1] && step("b").now == [.active: 1]
+                   && step(nil).now == [.completed: 1], "where they are now, got \(funnel.steps)")
+        try expect(funnel.goalsReached == 1, "one goal; got \(funnel.goalsReached)")
+        try expect(funnel.dueNow == 2 && funnel.oldestDueAt == t0.addingTimeInterval(10),
+                   "\"late\" and the retry are due, the oldest since t0+10s; got \(funnel.dueNow), \(String(describing: funnel.oldestDueAt))")
+        try expect(funnel.failedLastHour == 1 && funnel.retriesLastHour == 1, "one failure and one retry in the last hour")
+        try expect(funnel.count(.active) == 3 && funnel.share(reaching: "b") == 1.0 / 6, "totals and shares")
+        let nextDay = try await store.funnel(sequence: definition.name, version: 1, now: t0.addingTimeInterval(7_200))
+        try expect(nextDay.failedLastHour == 0 && nextDay.retriesLastHour == 0, "two hours on, nothing in the last hour")
+        let other = try await store.funnel(sequence: definition.name, version: 2, now: at)
+        try expect(other.enrolled == 0 && other.steps.isEmpty && other.dueNow == 0, "nothing for another version")
+
+        // Folding changes no figure; retention removes the deleted from "now", never from "reached".
+        _ = try await store.foldStatistics()
+        try expect(try await store.funnel(sequence: definition.name, version: 1, now: at) == funnel, "folding changes nothing")
+        let pruned = try await store.prune(PruneRequest(olderThan: [.completed: at], batchSize: 10, pause: .zero))
+        try expect(pruned.enrollments == 1, "the completed one is pruned")
+        let after = try await store.funnel(sequence: definition.name, version: 1, now: at)
+        try expect(after.figures(for: nil).now[.completed, default: 0] == 0 && after.figures(for: nil).reached == 1
+                   && after.enrolled == 6 && after.goalsReached == 1, "pruned: gone from now, kept in reached; got \(after.steps)")
+        _ = ids
     }
 }

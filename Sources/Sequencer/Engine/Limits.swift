@@ -61,7 +61,7 @@ public struct Limits: Sendable, Hashable {
         Date(timeIntervalSince1970: -62_135_596_800)...Date(timeIntervalSince1970: 253_402_300_799.999)
 
     /// Refuses a date outside ``dates`` (NaN included), naming the argument or field.
-    static func check(_ date: Date, field: String, sequence: String? = nil) throws(SequencerError) {
+    package static func check(_ date: Date, field: String, sequence: String? = nil) throws(SequencerError) {
         guard accepts(date) else {
             throw SequencerError(
                 .outOfRange, "\(describe(date)) is outside the dates Sequencer accepts (0001-01-01 to 9999-12-31 UTC)",

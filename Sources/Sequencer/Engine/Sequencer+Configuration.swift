@@ -31,6 +31,10 @@ extension Sequencer {
         /// connection as long as it takes. A tick that fails instead is logged and retried with
         /// backoff by ``SequencerService``, so an outage shows in the logs and metrics.
         public var claimTimeout: Duration = .seconds(10)
+        /// How often ``Sequencer/tick(now:)`` folds the store's pending funnel counter changes into
+        /// their totals (``SequenceStore/foldStatistics()``), measured on this process's clock.
+        /// Zero folds on every tick. Default 10 s.
+        public var statisticsFoldInterval: Duration = .seconds(10)
         /// The sizes Sequencer accepts for contexts, definitions and configs (see ``Limits``).
         public var limits = Limits()
         /// Where metrics go; `nil` (the default) uses the global `MetricsSystem`, a no-op until the
@@ -64,6 +68,7 @@ extension Sequencer {
             clamp(&c.leaseDuration, .milliseconds(1)...(.seconds(86_400)), "leaseDuration")
             clamp(&c.claimTimeout, .milliseconds(1)...(.seconds(86_400)), "claimTimeout")
             clamp(&c.noopInterval, .zero...tenYears, "noopInterval")
+            clamp(&c.statisticsFoldInterval, .zero...(.seconds(86_400)), "statisticsFoldInterval")
             clamp(&c.yieldDelay, .zero...tenYears, "yieldDelay")
             clamp(&c.retry.maxAttempts, 1...1_000_000, "retry.maxAttempts")
             clamp(&c.retry.baseDelay, .zero...tenYears, "retry.baseDelay")

@@ -69,6 +69,28 @@ extension Sequencer {
         return try await store.stepCounts(sequence: sequence, version: definition.version)
     }
 
+    /// The funnel of a sequence version (the latest when `version` is `nil`) at `now`: every step of
+    /// the definition in order, including steps nobody reached, then the end (completed). See
+    /// ``FunnelStatistics``.
+    ///
+    /// ```swift
+    /// let funnel = try await sequencer.funnel(sequence: "trial-onboarding")
+    /// print(funnel.enrolled, funnel.dueNow, funnel.oldestDueLag, funnel.share(reaching: nil))
+    /// ```
+    public func funnel(sequence: String, version: Int? = nil, now: Date = Date()) async throws -> FunnelStatistics {
+        try Limits.check(now, field: "now", sequence: sequence)
+        let definition = try await definition(sequence, version: version)
+        var funnel = try await store.funnel(sequence: sequence, version: definition.version, now: now)
+        var byStep: [String?: FunnelStatistics.StepFigures] = [:]
+        for figures in funnel.steps { byStep[figures.step] = figures }
+        var ordered = definition.steps.map { byStep.removeValue(forKey: $0.id) ?? .init(step: $0.id) }
+        ordered.append(byStep.removeValue(forKey: nil) ?? .init(step: nil))
+        // Steps the definition does not have (none, unless rows were written by hand) come last.
+        ordered += byStep.values.sorted { ($0.step ?? "") < ($1.step ?? "") }
+        funnel.steps = ordered
+        return funnel
+    }
+
     /// Applies an action to every enrollment a filter matches, a page of `batchSize` at a time;
     /// each enrollment changes atomically and fenced, exactly as the single-enrollment call
     /// (``cancel(_:now:within:)``, ``pause(_:now:within:)``, ``resume(_:now:within:)``,

@@ -1,6 +1,7 @@
 public import Foundation
 import CoreMetrics
 import Logging
+import Synchronization
 import Tracing
 
 extension Sequencer {
@@ -41,6 +42,7 @@ extension Sequencer {
             span.attributes["sequencer.steps"] = report.steps
             span.attributes["sequencer.batches"] = report.batches
         }
+        await foldStatisticsIfDue(clock: clock)
         report.elapsed = clock.now - start
         observability.count("sequencer_ticks_total")
         observability.timer("sequencer_tick_duration").recordNanoseconds(report.elapsed.nanoseconds)
@@ -54,6 +56,27 @@ extension Sequencer {
             ])
         }
         return report
+    }
+
+    /// Folds the store's funnel counters when ``Configuration/statisticsFoldInterval`` has passed
+    /// since this process last did. A failure is logged, not thrown: the tick's own work is done,
+    /// and the next fold takes what this one left.
+    func foldStatisticsIfDue(clock: ContinuousClock) async {
+        let now = clock.now
+        let due = lastFold.withLock { last in
+            guard last.map({ now - $0 >= configuration.statisticsFoldInterval }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due, !Task.isCancelled else { return }
+        do {
+            let folded = try await store.foldStatistics()
+            if folded > 0 { logger.debug("folded funnel counters", metadata: ["sequencer.deltas": "\(folded)"]) }
+        } catch {
+            logger.warning("could not fold funnel counters; the next tick tries again", metadata: [
+                "sequencer.error": "\(error)",
+            ])
+        }
     }
 
     /// Claims, failing with ``SequencerError/Code/storeFailure`` when the store does not answer

@@ -26,6 +26,8 @@ public final class Sequencer: Sendable {
     let logger: Logger
     let observability: Observability
     private let definitions = Mutex<[DefinitionKey: PreparedDefinition]>([:])
+    /// When this process last folded the store's funnel counters (``Configuration/statisticsFoldInterval``).
+    let lastFold = Mutex<ContinuousClock.Instant?>(nil)
 
     struct DefinitionKey: Hashable { let name: String; let version: Int }
 

@@ -23,10 +23,35 @@ public final class InMemoryStore: SequenceStore {
         var bySubject: [String: [UUID]] = [:]
         var events: [UUID: [HistoryEvent]] = [:]
         var due = DueHeap()
+        /// The funnel's running totals, which retention does not reduce (see ``FunnelStatistics``).
+        var reached: [FunnelKey: Int] = [:]
+        var goals: [FunnelKey: Int] = [:]
+        var enrolled: [FunnelKey: Int] = [:]
 
         mutating func schedule(_ id: UUID, at date: Date?) {
             if let date { due.push(date, id) }
         }
+
+        /// Counts an event the store wrote for `enrollment` (as it is after the write) in the
+        /// funnel's totals, the rule the PostgreSQL store applies: an event that enters a step is
+        /// one entry of its target; enrolled and migrated ones also enter the version; a goal
+        /// reached is also a goal.
+        mutating func count(_ event: HistoryEvent, of enrollment: Enrollment) {
+            let entering: Set<HistoryEvent.Kind> = [.enrolled, .advanced, .altAdvanced, .goalReached, .moved, .migrated]
+            guard entering.contains(event.kind) else { return }
+            let target = event.toStep == Step.end ? nil : event.toStep
+            let step = FunnelKey(sequence: enrollment.sequenceName, version: enrollment.sequenceVersion, step: target)
+            reached[step, default: 0] += 1
+            let version = FunnelKey(sequence: enrollment.sequenceName, version: enrollment.sequenceVersion, step: nil)
+            if event.kind == .goalReached { goals[version, default: 0] += 1 }
+            if event.kind == .enrolled || event.kind == .migrated { enrolled[version, default: 0] += 1 }
+        }
+    }
+
+    private struct FunnelKey: Hashable {
+        var sequence: String
+        var version: Int
+        var step: String?
     }
 
     private let state = Mutex(State())
@@ -67,9 +92,10 @@ public final class InMemoryStore: SequenceStore {
                 }
                 state.records[e.id] = Record(enrollment: e)
                 state.bySubject[e.subject, default: []].append(e.id)
-                state.events[e.id, default: []].append(
-                    HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit,
-                                 at: e.createdAt))
+                let enrolled = HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID,
+                                            visit: e.visit, at: e.createdAt)
+                state.events[e.id, default: []].append(enrolled)
+                state.count(enrolled, of: e)
                 if e.status == .active { state.schedule(e.id, at: e.nextRunAt) }
                 return EnrollResult(enrollment: e, created: true)
             }
@@ -125,6 +151,7 @@ public final class InMemoryStore: SequenceStore {
             }
             for event in batch.events where applied.contains(event.enrollmentID) {
                 state.events[event.enrollmentID, default: []].append(event)
+                if let e = state.records[event.enrollmentID]?.enrollment { state.count(event, of: e) }
             }
             return CommitResult(applied: applied.count, fencedOut: fencedOut)
         }
@@ -176,6 +203,7 @@ public final class InMemoryStore: SequenceStore {
                 throw SequencerError(.unknownEnrollment, "no enrollment with id \(id)")
             }
             let event = try change.apply(to: &record.enrollment, now: now)
+            state.count(event, of: record.enrollment)
             record.fence += 1
             record.leaseOwner = nil
             record.leaseExpiry = nil
@@ -286,6 +314,38 @@ public final class InMemoryStore: SequenceStore {
         }
         return counts.map { StepCount(step: $0.key.step, status: $0.key.status, count: $0.value) }
             .sorted { ($0.step ?? "", $0.status.rawValue) < ($1.step ?? "", $1.status.rawValue) }
+    }
+
+    public func funnel(sequence: String, version: Int, now: Date) async throws -> FunnelStatistics {
+        let hourAgo = now.addingTimeInterval(-3600)
+        return state.withLock { state in
+            var funnel = FunnelStatistics(sequence: sequence, version: version, at: now)
+            var steps: [String?: FunnelStatistics.StepFigures] = [:]
+            func touch(_ step: String?) { if steps[step] == nil { steps[step] = .init(step: step) } }
+            for (key, count) in state.reached where key.sequence == sequence && key.version == version {
+                touch(key.step)
+                steps[key.step]!.reached += count
+            }
+            let versionKey = FunnelKey(sequence: sequence, version: version, step: nil)
+            funnel.enrolled = state.enrolled[versionKey] ?? 0
+            funnel.goalsReached = state.goals[versionKey] ?? 0
+            for record in state.records.values
+            where record.enrollment.sequenceName == sequence && record.enrollment.sequenceVersion == version {
+                let e = record.enrollment
+                touch(e.stepID)
+                steps[e.stepID]!.now[e.status, default: 0] += 1
+                if e.status == .active, let due = e.nextRunAt, due <= now {
+                    funnel.dueNow += 1
+                    funnel.oldestDueAt = min(funnel.oldestDueAt ?? due, due)
+                }
+                for event in state.events[e.id] ?? [] where event.at > hourAgo && event.at <= now {
+                    if event.kind == .failed { funnel.failedLastHour += 1 }
+                    if event.kind == .retrying { funnel.retriesLastHour += 1 }
+                }
+            }
+            funnel.steps = steps.values.sorted { ($0.step ?? "") < ($1.step ?? "") }
+            return funnel
+        }
     }
 
     /// Every enrollment, for tests and demos.

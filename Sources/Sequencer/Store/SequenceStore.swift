@@ -86,8 +86,27 @@ public protocol SequenceStore: EnrollmentWriter {
     /// A page of an enrollment's history, oldest first, at most `limit` events after a cursor.
     func history(of id: UUID, after cursor: PageCursor?, limit: Int) async throws -> HistoryPage
 
-    /// How many enrollments of a sequence version are at each step, in each status.
+    /// How many enrollments of a sequence version are at each step, in each status: an exact
+    /// count of the version's rows (what ``Sequencer/migrateEnrollments(of:from:to:stepMap:by:now:)``
+    /// checks). For dashboards, ``funnel(sequence:version:now:)`` answers without reading them.
     func stepCounts(sequence: String, version: Int) async throws -> [StepCount]
+
+    /// The funnel of a sequence version at `now` (see ``FunnelStatistics``), steps in any order.
+    /// A database store answers from counters and indexes, not by reading the version's
+    /// enrollments: its cost follows the number of steps, what is due and what failed in the last hour.
+    func funnel(sequence: String, version: Int, now: Date) async throws -> FunnelStatistics
+
+    /// Folds pending counter changes into the funnel's totals, so funnel reads stay cheap. A
+    /// database store records each statement's changes as small delta rows and folds them here;
+    /// ``Sequencer/tick(now:)`` calls this every ``Sequencer/Configuration/statisticsFoldInterval``.
+    /// Safe from many processes at once (one folds, the others return at once). Returns how many
+    /// delta rows were folded; stores with nothing to fold return 0.
+    func foldStatistics() async throws -> Int
+}
+
+extension SequenceStore {
+    /// Nothing to fold: the default for stores that keep their totals directly.
+    public func foldStatistics() async throws -> Int { 0 }
 }
 
 /// The answer to one enrollment of ``SequenceStore/enroll(_:)``.
