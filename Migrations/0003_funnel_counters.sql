@@ -59,21 +59,23 @@ BEGIN
 END
 $body$;
 
+-- An update moves a row out of its old (step, status) and into its new one: -1 for
+-- each old row, +1 for each new one, summed per key, so rows that kept their step
+-- and status (a claim, a renewal, a wait) cancel out and write nothing. No join of
+-- the two transition tables: they have no statistics, and a nested loop over them
+-- would cost the square of the batch.
 CREATE FUNCTION funnel_count_updated() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $body$
 BEGIN
     INSERT INTO funnel_deltas (sequence_name, sequence_version, step_id, metric, delta)
-    SELECT m.sequence_name, m.sequence_version, m.step_id, m.metric, sum(m.delta)
-    FROM old_rows AS o
-    JOIN new_rows AS n ON n.id = o.id
-    CROSS JOIN LATERAL (VALUES
-        (o.sequence_name, o.sequence_version, coalesce(o.step_id, ''), o.status, -1),
-        (n.sequence_name, n.sequence_version, coalesce(n.step_id, ''), n.status, 1)
-    ) AS m(sequence_name, sequence_version, step_id, metric, delta)
-    WHERE (o.sequence_name, o.sequence_version, o.step_id, o.status)
-          IS DISTINCT FROM (n.sequence_name, n.sequence_version, n.step_id, n.status)
+    SELECT sequence_name, sequence_version, step_id, metric, sum(delta)
+    FROM (SELECT sequence_name, sequence_version, coalesce(step_id, '') AS step_id, status AS metric, -1 AS delta
+          FROM old_rows
+          UNION ALL
+          SELECT sequence_name, sequence_version, coalesce(step_id, ''), status, 1
+          FROM new_rows) AS m
     GROUP BY 1, 2, 3, 4
-    HAVING sum(m.delta) <> 0;
+    HAVING sum(delta) <> 0;
     RETURN NULL;
 END
 $body$;

@@ -16,6 +16,9 @@ SELECT gen_random_uuid(), CASE WHEN g % 10 = 0 THEN 'other' ELSE 'drip' END, 1, 
 FROM generate_series(1, 1000000) AS g;
 INSERT INTO events (enrollment_id, kind, from_step, to_step, visit, at)
 SELECT id, 'enrolled', NULL, step_id, 1, created_at FROM enrollments;
+-- The failed ones' failure events, spread over the last 90 days.
+INSERT INTO events (enrollment_id, kind, from_step, to_step, visit, at)
+SELECT id, 'failed', step_id, NULL, 1, updated_at FROM enrollments WHERE status = 'failed';
 ANALYZE;
 \echo '== list: sequence + status, newest first, a page of 51'
 EXPLAIN (ANALYZE, BUFFERS OFF, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT id FROM enrollments WHERE sequence_name = 'drip' AND status = 'failed' ORDER BY id DESC LIMIT 51;
@@ -27,4 +30,22 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT * FROM events WHERE 
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT id FROM enrollments WHERE status = 'completed' AND updated_at < now() - interval '30 days' ORDER BY updated_at LIMIT 1000 FOR UPDATE SKIP LOCKED;
 \echo '== step counts (stats)'
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT step_id, status, count(*) FROM enrollments WHERE sequence_name = 'drip' AND sequence_version = 1 GROUP BY step_id, status;
+\echo '== funnel (PostgresStore.funnel: counters + unfolded deltas, due, last hour failures)'
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON)
+SELECT c.step_id, c.metric, sum(c.value)::bigint, NULL::timestamptz
+FROM (SELECT step_id, metric, value FROM funnel_counters WHERE sequence_name = 'drip' AND sequence_version = 1
+      UNION ALL
+      SELECT step_id, metric, delta FROM funnel_deltas WHERE sequence_name = 'drip' AND sequence_version = 1) AS c
+GROUP BY c.step_id, c.metric
+UNION ALL
+SELECT NULL, 'due', count(*), min(next_run_at) FROM enrollments
+WHERE status = 'active' AND next_run_at <= now() AND sequence_name = 'drip' AND sequence_version = 1
+UNION ALL
+SELECT NULL, ev.kind, count(*), NULL
+FROM events AS ev JOIN enrollments AS e ON e.id = ev.enrollment_id
+WHERE ev.kind IN ('failed', 'retrying') AND ev.at > now() - interval '1 hour' AND ev.at <= now()
+  AND e.sequence_name = 'drip' AND e.sequence_version = 1
+GROUP BY ev.kind;
 SQL
+echo "== sequencer stats drip (the command, end to end, 1,000,000 enrollments)"
+time $S stats drip

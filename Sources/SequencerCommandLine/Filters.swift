@@ -67,7 +67,12 @@ struct List: AsyncParsableCommand {
 
 /// `sequencer stats SEQUENCE`
 struct Stats: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Enrollments per step and status of a sequence version.")
+    static let configuration = CommandConfiguration(
+        abstract: "The funnel of a sequence version: entries and enrollments per step and status, due work, failures.",
+        discussion: """
+            Each step's "reached" counts entries into it (kept after retention deletes enrollments); \
+            "share" is reached / enrolled. The figures come from counters, not from reading every enrollment.
+            """)
 
     @OptionGroup var options: ConnectionOptions
     @Argument(help: "The sequence name.") var sequence: String
@@ -75,26 +80,50 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         try await withStore(options) { _, sequencer in
-            let definition = try await sequencer.definition(sequence, version: version)
-            let counts = try await sequencer.stepCounts(sequence: sequence, version: definition.version)
+            let funnel = try await sequencer.funnel(sequence: sequence, version: version)
             let statuses = EnrollmentStatus.allCases
-            // Steps in definition order, then "(done)" for completed enrollments that have no step.
-            var rows: [[String]] = []
-            var json: [JSONValue] = []
-            let steps: [String?] = definition.steps.map(\.id) + (counts.contains { $0.step == nil } ? [nil] : [])
-            for step in steps {
-                let row = statuses.map { status in counts.first { $0.step == step && $0.status == status }?.count ?? 0 }
-                rows.append([step ?? "(done)"] + row.map(String.init) + [String(row.reduce(0, +))])
-                var object: [String: JSONValue] = ["step": step.map(JSONValue.string) ?? .null]
-                for (status, count) in zip(statuses, row) { object[status.rawValue] = .number(Double(count)) }
-                json.append(.object(object))
-            }
             if options.json {
-                Console.json(["sequence": .string(sequence), "version": .number(Double(definition.version)), "steps": .array(json)])
-            } else {
-                Console.print("\(sequence) v\(definition.version)")
-                Console.table(["step"] + statuses.map(\.rawValue) + ["total"], rows)
+                Console.json(Self.json(funnel))
+                return
             }
+            Console.print("\(sequence) v\(funnel.version): \(funnel.enrolled) enrolled, \(funnel.goalsReached) goals reached")
+            Console.table(["step", "reached", "share"] + statuses.map(\.rawValue), funnel.steps.map { step in
+                [step.step ?? "(done)", String(step.reached), String(format: "%.1f%%", funnel.share(reaching: step.step) * 100)]
+                    + statuses.map { String(step.now[$0] ?? 0) }
+            })
+            let lag = funnel.oldestDueAt.map { _ in " (oldest waiting \(ConsoleDuration(funnel.oldestDueLag)))" } ?? ""
+            Console.print("due now: \(funnel.dueNow)\(lag); last hour: \(funnel.failedLastHour) failed, \(funnel.retriesLastHour) retries")
+        }
+    }
+
+    static func json(_ funnel: FunnelStatistics) -> JSONValue {
+        func number(_ n: Int) -> JSONValue { .number(Double(n)) }
+        return [
+            "sequence": .string(funnel.sequence), "version": number(funnel.version), "at": .string(funnel.at.iso),
+            "enrolled": number(funnel.enrolled), "goalsReached": number(funnel.goalsReached),
+            "dueNow": number(funnel.dueNow), "oldestDueAt": funnel.oldestDueAt.map { .string($0.iso) } ?? .null,
+            "failedLastHour": number(funnel.failedLastHour), "retriesLastHour": number(funnel.retriesLastHour),
+            "steps": .array(funnel.steps.map { step in
+                var now: [String: JSONValue] = [:]
+                for status in EnrollmentStatus.allCases { now[status.rawValue] = number(step.now[status] ?? 0) }
+                return ["step": step.step.map(JSONValue.string) ?? .null, "reached": number(step.reached),
+                        "share": .number(funnel.share(reaching: step.step)), "now": .object(now)]
+            }),
+        ]
+    }
+}
+
+/// A duration for people: "42 ms", "3.2 s", "5 min", "2.5 h", "3 d".
+struct ConsoleDuration: CustomStringConvertible {
+    let seconds: Double
+    init(_ duration: Duration) { seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
+    var description: String {
+        switch seconds {
+        case ..<1: String(format: "%.0f ms", seconds * 1000)
+        case ..<60: String(format: "%.1f s", seconds)
+        case ..<3600: String(format: "%.0f min", seconds / 60)
+        case ..<86_400: String(format: "%.1f h", seconds / 3600)
+        default: String(format: "%.1f d", seconds / 86_400)
         }
     }
 }

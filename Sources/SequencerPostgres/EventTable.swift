@@ -23,18 +23,71 @@ enum EventTable {
     }
 }
 
+/// What the events of one statement add to the funnel's totals (see migration 3), counted on the
+/// client so the statement needs no join: each event that enters a step (enrolled, advanced,
+/// altAdvanced, goalReached, moved, migrated) is one entry of its target step; enrolled and
+/// migrated ones also enter the version; goalReached ones are also a goal of the version.
+struct FunnelEntries {
+    struct Key: Hashable {
+        let sequence: String
+        let version: Int
+        let step: String
+        let metric: String
+    }
+
+    /// The distinct counters touched, and for each counted event row its enrollment and the
+    /// counter's position in `keys` (one event can count in up to two).
+    private(set) var keys: [Key] = []
+    private(set) var enrollmentIDs: [UUID] = []
+    private(set) var keyIndexes: [Int64] = []
+
+    private static let entering: Set<HistoryEvent.Kind> = [.enrolled, .advanced, .altAdvanced, .goalReached, .moved, .migrated]
+
+    /// `enrollments` are the rows as the statement writes them (the version an event counts in).
+    init(_ events: [HistoryEvent], of enrollments: [Enrollment]) {
+        guard events.contains(where: { Self.entering.contains($0.kind) }) else { return }
+        var versions: [UUID: (String, Int)] = [:]
+        versions.reserveCapacity(enrollments.count)
+        for e in enrollments { versions[e.id] = (e.sequenceName, e.sequenceVersion) }
+        var positions: [Key: Int64] = [:]
+        func add(_ id: UUID, _ key: Key) {
+            let position: Int64
+            if let known = positions[key] {
+                position = known
+            } else {
+                position = Int64(keys.count) + 1
+                positions[key] = position
+                keys.append(key)
+            }
+            enrollmentIDs.append(id)
+            keyIndexes.append(position)
+        }
+        for event in events where Self.entering.contains(event.kind) {
+            guard let (sequence, version) = versions[event.enrollmentID] else { continue }
+            let step = event.toStep == Step.end ? "" : (event.toStep ?? "")
+            add(event.enrollmentID, Key(sequence: sequence, version: version, step: step, metric: "reached"))
+            if event.kind == .enrolled || event.kind == .migrated {
+                add(event.enrollmentID, Key(sequence: sequence, version: version, step: "", metric: "enrolled"))
+            }
+            if event.kind == .goalReached {
+                add(event.enrollmentID, Key(sequence: sequence, version: version, step: "", metric: "goal"))
+            }
+        }
+    }
+}
+
 extension PostgresQuery.StringInterpolation {
     /// Two CTEs, `history` and `entries`, for a statement's `WITH` list: `history` appends
-    /// `events` to the events table in order; `entries` adds what they count to the funnel (see
-    /// migration 3): each event that enters a step (enrolled, advanced, altAdvanced, goalReached,
-    /// moved, migrated) is one entry of its target step, enrolled and migrated ones also enter
-    /// the version, goalReached ones are also a goal of the version.
+    /// `events` to the events table in order; `entries` adds what they count to the funnel's
+    /// deltas (``FunnelEntries``).
     ///
-    /// `onlyFor` names a CTE with `id`, `sequence_name` and `sequence_version` columns: only
-    /// events of the enrollments it lists are written and counted (a fenced commit writes the
-    /// history of the outcomes it applied, enroll that of the enrollments it created), under
-    /// the version they have after the statement.
-    mutating func appendInterpolation(history events: [HistoryEvent], in tables: PostgresStore.Tables, onlyFor filter: String) {
+    /// `onlyFor` names a CTE with an `id` column: only events of the enrollments it lists are
+    /// written and counted (a fenced commit writes the history of the outcomes it applied, enroll
+    /// that of the enrollments it created). `enrollments` are those rows as the statement writes them.
+    mutating func appendInterpolation(history events: [HistoryEvent], of enrollments: [Enrollment],
+                                      in tables: PostgresStore.Tables, onlyFor filter: String)
+    {
+        let entries = FunnelEntries(events, of: enrollments)
         appendLiteral("history AS (\nINSERT INTO \(tables.events) (\(EventTable.columnNames))\n")
         appendLiteral("SELECT v.enrollment_id, v.kind, v.from_step, v.to_step, v.message, v.visit, v.at\nFROM unnest(")
         appendInterpolation(SQLArray.uuids(events.map(\.enrollmentID)))
@@ -54,20 +107,29 @@ extension PostgresQuery.StringInterpolation {
             ) WITH ORDINALITY AS v(enrollment_id, kind, from_step, to_step, message, visit, at, ord)
             WHERE v.enrollment_id IN (SELECT id FROM \(filter))
             ORDER BY v.ord
-            RETURNING enrollment_id, kind, to_step
             ),
             entries AS (
             INSERT INTO \(tables.funnelDeltas) (sequence_name, sequence_version, step_id, metric, delta)
-            SELECT f.sequence_name, f.sequence_version, m.step_id, m.metric, count(*)
-            FROM history AS h JOIN \(filter) AS f ON f.id = h.enrollment_id
-            CROSS JOIN LATERAL (VALUES
-                (coalesce(nullif(h.to_step, '$end'), ''), 'reached'),
-                ('', CASE WHEN h.kind IN ('enrolled', 'migrated') THEN 'enrolled' END),
-                ('', CASE WHEN h.kind = 'goalReached' THEN 'goal' END)
-            ) AS m(step_id, metric)
-            WHERE h.kind IN ('enrolled', 'advanced', 'altAdvanced', 'goalReached', 'moved', 'migrated')
-              AND m.metric IS NOT NULL
-            GROUP BY 1, 2, 3, 4
+            SELECT k.sequence_name, k.sequence_version, k.step_id, k.metric, x.n
+            FROM (SELECT key, count(*) AS n FROM unnest(
+            """)
+        appendInterpolation(SQLArray.uuids(entries.enrollmentIDs))
+        appendLiteral(", ")
+        appendInterpolation(SQLArray.int64s(entries.keyIndexes))
+        appendLiteral("""
+            ) AS e(enrollment_id, key)
+                  WHERE e.enrollment_id IN (SELECT id FROM \(filter)) GROUP BY key) AS x
+            JOIN unnest(
+            """)
+        appendInterpolation(SQLArray.texts(entries.keys.map(\.sequence)))
+        appendLiteral(", ")
+        appendInterpolation(SQLArray.int64s(entries.keys.map { Int64($0.version) }))
+        appendLiteral(", ")
+        appendInterpolation(SQLArray.texts(entries.keys.map(\.step)))
+        appendLiteral(", ")
+        appendInterpolation(SQLArray.texts(entries.keys.map(\.metric)))
+        appendLiteral("""
+            ) WITH ORDINALITY AS k(sequence_name, sequence_version, step_id, metric, key) ON k.key = x.key
             )
             """)
     }

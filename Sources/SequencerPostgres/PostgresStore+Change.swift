@@ -42,9 +42,9 @@ extension PostgresStore {
                     fence = e.fence + 1, lease_owner = NULL, lease_expires_at = NULL
                 FROM u
                 WHERE e.id = u.id
-                RETURNING e.id, e.sequence_name, e.sequence_version
+                RETURNING e.id
             ),
-            \(history: [event], in: tables, onlyFor: "changed")
+            \(history: [event], of: [enrollment], in: tables, onlyFor: "changed")
             SELECT id FROM changed
             """, logger: logger).collect()
         if change.makesDue && enrollment.status == .active {

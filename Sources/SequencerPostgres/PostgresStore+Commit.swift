@@ -55,9 +55,9 @@ extension PostgresStore {
                     lease_owner = NULL, lease_expires_at = NULL
                 FROM outcome AS o
                 WHERE e.id = o.id AND e.fence = o.fence AND e.status = o.required_status
-                RETURNING e.id, e.sequence_name, e.sequence_version
+                RETURNING e.id
             ),
-            \(history: request.events, in: tables, onlyFor: "applied")
+            \(history: request.events, of: cursors, in: tables, onlyFor: "applied")
             SELECT id FROM applied
             """
     }

@@ -64,9 +64,9 @@ extension PostgresStore {
                 FROM \(unnest: inserted, of: batch) WITH ORDINALITY AS u(\(unescaped: names), ord)
                 ORDER BY u.ord
                 ON CONFLICT (sequence_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING id, status, sequence_name, sequence_version
+                RETURNING id, status
             ),
-            \(history: enrolled, in: tables, onlyFor: "created"),
+            \(history: enrolled, of: batch, in: tables, onlyFor: "created"),
             woken AS (
                 SELECT pg_notify(\(tables.channel), '') FROM (SELECT 1 FROM created WHERE status = 'active' LIMIT 1) AS due
             )

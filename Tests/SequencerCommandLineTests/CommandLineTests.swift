@@ -173,7 +173,11 @@ struct CommandLineTests {
         #expect(inspected.status == 0 && inspected.out.contains("fay") && inspected.out.contains("\"plan\" : \"team\"")
                     && inspected.out.contains("enrolled"), "\(inspected)")
         let stats = try await cli.run(["stats", "drip"])
-        #expect(stats.status == 0 && stats.out.contains("welcome") && stats.out.contains("7"), "\(stats)")
+        #expect(stats.status == 0 && stats.out.contains("welcome") && stats.out.contains("7 enrolled")
+                    && stats.out.contains("100.0%"), "\(stats)")
+        let funnel = try await cli.json(["stats", "drip"])
+        #expect(funnel["enrolled"] == 7 && funnel["steps"]?.arrayValue?.first?["step"] == "welcome"
+                    && funnel["steps"]?.arrayValue?.first?["reached"] == 7 && funnel["dueNow"] == 7, "\(funnel)")
         let unknownSequence = try await cli.run(["stats", "nope"])
         #expect(unknownSequence.status == 3 && unknownSequence.err.contains("definitions list"), "\(unknownSequence)")
     }

@@ -13,19 +13,7 @@ import Testing
 /// Waits for the first service event that matches, or fails after `seconds` of real time.
 func firstEvent(_ events: AsyncStream<SequencerService.Event>, within seconds: Double,
                 _ matches: @escaping @Sendable (SequencerService.Event) -> Bool) async throws -> SequencerService.Event? {
-    try await withThrowingTaskGroup(of: SequencerService.Event?.self) { group in
-        group.addTask {
-            for await event in events where matches(event) { return event }
-            return nil
-        }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        let first = try await group.next() ?? nil
-        group.cancelAll()
-        return first
-    }
+    try await events.first(within: .seconds(seconds), where: matches)
 }
 
 func report(_ event: SequencerService.Event?) -> TickReport? {

@@ -24,19 +24,7 @@ final class BlockingRunner: TaskRunner {
 /// Waits for the first event that matches, or fails after `seconds` of real time.
 func expectEvent(_ events: AsyncStream<SequencerService.Event>, within seconds: Double = 10,
                  _ matches: @escaping @Sendable (SequencerService.Event) -> Bool) async throws -> SequencerService.Event {
-    try await withThrowingTaskGroup(of: SequencerService.Event?.self) { group in
-        group.addTask {
-            for await event in events where matches(event) { return event }
-            return nil
-        }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        let first = try await group.next() ?? nil
-        group.cancelAll()
-        return try #require(first, "no matching event within \(seconds) s")
-    }
+    try #require(try await events.first(within: .seconds(seconds), where: matches), "no matching event within \(seconds) s")
 }
 
 func ticked(_ event: SequencerService.Event) -> TickReport? {

@@ -54,7 +54,8 @@ extension Sequencer {
     public func enrollments(matching filter: EnrollmentFilter, after cursor: PageCursor? = nil, limit: Int = 100)
         async throws -> EnrollmentPage
     {
-        try await store.enrollments(matching: filter, after: cursor, limit: limit)
+        try filter.check()
+        return try await store.enrollments(matching: filter, after: cursor, limit: limit)
     }
 
     /// A page of an enrollment's history, oldest first.
@@ -95,7 +96,8 @@ extension Sequencer {
     /// each enrollment changes atomically and fenced, exactly as the single-enrollment call
     /// (``cancel(_:now:within:)``, ``pause(_:now:within:)``, ``resume(_:now:within:)``,
     /// ``retry(_:by:now:within:)``) would change it. Enrollments the action does not apply to
-    /// are counted as skipped.
+    /// are counted as skipped. A filter by version without a sequence is refused
+    /// (``SequencerError/Code/invalidState``, field `version`).
     ///
     /// ```swift
     /// let result = try await sequencer.apply(.retry, toEnrollmentsMatching: EnrollmentFilter(sequence: "billing", status: .failed))
@@ -105,27 +107,39 @@ extension Sequencer {
                       now: Date = Date(), batchSize: Int = 500) async throws -> BulkResult
     {
         try Limits.check(now, field: "now", sequence: filter.sequence)
+        try filter.check()
         var result = BulkResult()
+        try await change(every: filter, now: now, batchSize: batchSize, into: &result) { enrollment in
+            action.applies(to: enrollment.status) ? action.change(by: actor) : nil
+        }
+        return result
+    }
+
+    /// Pages through the enrollments a filter matches, `batchSize` at a time, applying the change
+    /// `changeFor` picks for each (`nil`: skip it) through the store, atomically and fenced; one
+    /// that changed or was pruned since its page was read is skipped.
+    private func change(every filter: EnrollmentFilter, now: Date, batchSize: Int, into result: inout BulkResult,
+                        changeFor: (Enrollment) -> EnrollmentChange?) async throws
+    {
         var cursor: PageCursor?
         repeat {
             try Task.checkCancellation()
             let page = try await store.enrollments(matching: filter, after: cursor, limit: batchSize)
             result.batches += 1
             for enrollment in page.enrollments {
-                guard action.applies(to: enrollment.status) else {
+                guard let change = changeFor(enrollment) else {
                     result.skipped += 1
                     continue
                 }
                 do {
-                    _ = try await store.change(enrollment.id, action.change(by: actor), now: now)
+                    _ = try await store.change(enrollment.id, change, now: now)
                     result.changed += 1
                 } catch let error as SequencerError where error.code == .invalidState || error.code == .unknownEnrollment {
-                    result.skipped += 1   // it changed (or was pruned) since the page was read
+                    result.skipped += 1
                 }
             }
             cursor = page.next
         } while cursor != nil
-        return result
     }
 
     /// Moves the active and paused enrollments of one version of a sequence to another version,
@@ -180,22 +194,8 @@ extension Sequencer {
         let change = EnrollmentChange(.migrate(from: old, to: new, steps: mapping, by: actor),
                                       maximumContextBytes: configuration.limits.maximumContextBytes)
         for status in [EnrollmentStatus.active, .paused] {
-            var cursor: PageCursor?
-            repeat {
-                try Task.checkCancellation()
-                let page = try await store.enrollments(
-                    matching: EnrollmentFilter(sequence: sequence, version: old, status: status), after: cursor, limit: 500)
-                result.batches += 1
-                for enrollment in page.enrollments {
-                    do {
-                        _ = try await store.change(enrollment.id, change, now: now)
-                        result.changed += 1
-                    } catch let error as SequencerError where error.code == .invalidState || error.code == .unknownEnrollment {
-                        result.skipped += 1
-                    }
-                }
-                cursor = page.next
-            } while cursor != nil
+            try await self.change(every: EnrollmentFilter(sequence: sequence, version: old, status: status), now: now,
+                                  batchSize: 500, into: &result) { _ in change }
         }
         return result
     }

@@ -26,6 +26,16 @@ public struct EnrollmentFilter: Sendable, Hashable {
         self.updatedSince = updatedSince
     }
 
+    /// Refuses a filter that is not one: a version without a sequence (versions are per sequence)
+    /// is ``SequencerError/Code/invalidState`` naming field `version`.
+    package func check() throws(SequencerError) {
+        if let version, sequence == nil {
+            throw SequencerError(.invalidState, "a filter by version \(version) needs a sequence: versions are per sequence",
+                                 version: version, field: "version")
+        }
+        if let updatedSince { try Limits.check(updatedSince, field: "updatedSince") }
+    }
+
     /// Whether an enrollment matches (what every store's query must agree with).
     public func matches(_ e: Enrollment) -> Bool {
         (sequence.map { $0 == e.sequenceName } ?? true)

@@ -33,13 +33,19 @@ func Sources_Sequencer_Engine_Sequencer_Operations_swift_46() async throws {
     } while cursor != nil
 }
 
-// Sources/Sequencer/Engine/Sequencer+Operations.swift:78
-func Sources_Sequencer_Engine_Sequencer_Operations_swift_78() async throws {
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:77
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_77() async throws {
+    let funnel = try await sequencer.funnel(sequence: "trial-onboarding")
+    print(funnel.enrolled, funnel.dueNow, funnel.oldestDueLag, funnel.share(reaching: nil))
+}
+
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:102
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_102() async throws {
     let result = try await sequencer.apply(.retry, toEnrollmentsMatching: EnrollmentFilter(sequence: "billing", status: .failed))
 }
 
-// Sources/Sequencer/Engine/Sequencer+Operations.swift:123
-func Sources_Sequencer_Engine_Sequencer_Operations_swift_123() async throws {
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:159
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_159() async throws {
     try await sequencer.migrateEnrollments(of: "onboarding", from: 1, to: 2, stepMap: ["old-nudge": "nudge"])
 }
 
@@ -180,6 +186,14 @@ func Sources_Sequencer_Store_EnrollmentWriter_swift_11() async throws {
     }
 }
 
+// Sources/Sequencer/Store/FunnelStatistics.swift:11
+func Sources_Sequencer_Store_FunnelStatistics_swift_11() async throws {
+    let funnel = try await sequencer.funnel(sequence: "trial-onboarding")
+    for step in funnel.steps {
+        print(step.step ?? "(finished)", step.reached, funnel.share(reaching: step.step), step.now[.active] ?? 0)
+    }
+}
+
 // Sources/Sequencer/Store/Retention.swift:15
 func Sources_Sequencer_Store_Retention_swift_15() async throws {
     var retention = RetentionPolicy()
@@ -231,6 +245,13 @@ func Sources_SequencerPostgres_PostgresStore_swift_24() async throws {
                                   logger: logger)
     try await store.migrate()
     // …
+}
+
+// Sources/SequencerTesting/AsyncStream+First.swift:5
+func Sources_SequencerTesting_AsyncStream_First_swift_5() async throws {
+    let (events, continuation) = AsyncStream.makeStream(of: Int.self)
+    continuation.yield(3)
+    let three = try await events.first(within: .seconds(10)) { $0 == 3 }
 }
 
 // Sources/SequencerTesting/ForwardingStore.swift:7
