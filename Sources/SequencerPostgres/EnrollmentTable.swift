@@ -92,6 +92,12 @@ enum EnrollmentTable {
                          decode: { cell, row in row.enrollment.createdAt = try cell.decode(SQLTimestamp.self).date }),
         EnrollmentColumn(name: "updated_at", cast: nil, writes: .all, bind: { SQLArray.timestamps($0.map(\.updatedAt)) },
                          decode: { cell, row in row.enrollment.updatedAt = try cell.decode(SQLTimestamp.self).date }),
+        EnrollmentColumn(name: "unique_subject", cast: nil, writes: .insert,
+                         bind: { SQLArray.texts($0.map(\.uniqueSubject?.rawValue)) },
+                         decode: { cell, row in
+                             row.enrollment.uniqueSubject = try cell.decode(String?.self)
+                                 .flatMap(SequenceDefinition.UniqueSubject.init(rawValue:))
+                         }),
     ]
 
     /// The primary key column, `id`, which updates look rows up by.

@@ -34,16 +34,25 @@ extension PostgresStore {
 
     /// The stored definition with this name and version; the greatest version when `version` is `nil`.
     public func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
+        try await withStoreErrors("read definition '\(name)'") {
+            try await client.withConnection { connection in
+                try await definition(named: name, version: version, on: connection)
+            }
+        }
+    }
+
+    /// ``definition(named:version:)`` on a connection (inside whatever transaction it holds).
+    func definition(named name: String, version: Int?, on connection: PostgresConnection) async throws
+        -> SequenceDefinition?
+    {
         let query: PostgresQuery =
             if let version {
                 "SELECT body FROM \(unescaped: tables.definitions) WHERE name = \(name) AND version = \(version)"
             } else {
                 "SELECT body FROM \(unescaped: tables.definitions) WHERE name = \(name) ORDER BY version DESC LIMIT 1"
             }
-        return try await withStoreErrors("read definition '\(name)'") {
-            let rows = try await client.query(query, logger: logger).collect()
-            return try rows.first.map { try SequenceDefinition(json: $0.decode(String.self)) }
-        }
+        let rows = try await connection.query(query, logger: logger).collect()
+        return try rows.first.map { try SequenceDefinition(json: $0.decode(String.self)) }
     }
 }
 

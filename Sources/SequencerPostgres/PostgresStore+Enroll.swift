@@ -57,13 +57,17 @@ extension PostgresStore {
         let enrolled = batch.map { e in
             HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit, at: e.createdAt)
         }
+        // A subject refused by its sequence fails the statement (nothing of the batch is stored);
+        // otherwise a held subject, like a known key, is not inserted and its holder is returned.
+        let conflicts = batch.contains { $0.uniqueSubject == .reject }
+            ? "(sequence_name, idempotency_key) WHERE idempotency_key IS NOT NULL" : ""
         let insert: PostgresQuery = """
             WITH created AS (
                 INSERT INTO \(unescaped: tables.enrollments) (\(unescaped: names))
                 SELECT \(unescaped: inserted.map { $0.value(from: "u") }.joined(separator: ", "))
                 FROM \(unnest: inserted, of: batch) WITH ORDINALITY AS u(\(unescaped: names), ord)
                 ORDER BY u.ord
-                ON CONFLICT (sequence_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                ON CONFLICT \(unescaped: conflicts) DO NOTHING
                 RETURNING id, status
             ),
             \(history: enrolled, of: batch, in: tables, onlyFor: "created"),
@@ -78,10 +82,23 @@ extension PostgresStore {
             created.insert(try row.decode(UUID.self))
         }
 
-        // Requests that were not inserted hit an existing key (stored earlier, or earlier in this batch).
-        var existing: [KeyRef: Enrollment] = [:]
+        // Requests that were not inserted hit an existing key, or a subject held in a sequence that
+        // allows one per subject (stored earlier, or earlier in this batch).
+        var existing: [KeyRef: Enrollment] = [:], holders: [KeyRef: Enrollment] = [:]
         let conflicting = batch.filter { !created.contains($0.id) }
-        if !conflicting.isEmpty {
+        let held = conflicting.filter { $0.uniqueSubject != nil }
+        if !held.isEmpty {
+            let rows = try await connection.query("""
+                SELECT \(unescaped: EnrollmentTable.selectList("e")) FROM \(unescaped: tables.enrollments) AS e
+                JOIN unnest(\(SQLArray.texts(held.map(\.sequenceName))), \(SQLArray.texts(held.map(\.subject)))) AS k(sequence_name, subject)
+                  ON e.sequence_name = k.sequence_name AND e.subject = k.subject
+                WHERE e.unique_subject IS NOT NULL AND e.status IN ('active', 'paused')
+                """, logger: logger)
+            for row in try await EnrollmentTable.decodeAll(rows) {
+                holders[KeyRef(sequence: row.enrollment.sequenceName, key: row.enrollment.subject)] = row.enrollment
+            }
+        }
+        if conflicting.contains(where: { $0.idempotencyKey != nil }) {
             let keys = conflicting.compactMap { e in e.idempotencyKey.map { KeyRef(sequence: e.sequenceName, key: $0) } }
             let rows = try await connection.query("""
                 SELECT \(unescaped: EnrollmentTable.selectList("e")) FROM \(unescaped: tables.enrollments) AS e
@@ -100,9 +117,12 @@ extension PostgresStore {
         ])
         return try batch.map { e in
             if created.contains(e.id) { return EnrollResult(enrollment: e, created: true) }
-            guard let key = e.idempotencyKey, let found = existing[KeyRef(sequence: e.sequenceName, key: key)] else {
+            if let key = e.idempotencyKey, let found = existing[KeyRef(sequence: e.sequenceName, key: key)] {
+                return EnrollResult(enrollment: found, created: false)
+            }
+            guard let found = holders[KeyRef(sequence: e.sequenceName, key: e.subject)] else {
                 throw SequencerError(
-                    .storeFailure, "enrollment \(e.id) was neither created nor found by its idempotency key; retry the call",
+                    .storeFailure, "enrollment \(e.id) was neither created nor found by its idempotency key or subject; retry the call",
                     sequence: e.sequenceName, version: e.sequenceVersion)
             }
             return EnrollResult(enrollment: found, created: false)

@@ -37,6 +37,14 @@ extension PostgresStore {
                                   + "(or call PostgresStore.migrate()), or check the schema name",
                                   field: "schema", underlying: error)
         }
+        if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "23505",
+           psql.serverInfo?[.constraintName] == "enrollments_unique_subject"
+        {
+            // unique_violation of the one-per-subject index (a reject-policy enroll, or a retry).
+            return SequencerError(.alreadyEnrolled,
+                                  "\(operation) failed: the subject already has an active or paused enrollment in a "
+                                  + "sequence that allows one per subject", field: "subject", underlying: error)
+        }
         return SequencerError(.storeFailure, "\(operation) failed: \(reason)", underlying: error)
     }
 }

@@ -32,6 +32,13 @@ extension PostgresStore {
             try await store.enroll(enrollments, on: connection)
         }
 
+        /// Reads a definition on the connection; see ``PostgresStore/definition(named:version:)``.
+        public func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
+            try await store.withStoreErrors("read definition '\(name)'") {
+                try await store.definition(named: name, version: version, on: connection)
+            }
+        }
+
         /// Applies a host change on the connection; see ``PostgresStore/change(_:_:now:)``.
         public func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
             try await store.withStoreErrors("change enrollment \(id)") {

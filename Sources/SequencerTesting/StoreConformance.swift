@@ -51,6 +51,8 @@ public enum StoreConformance {
               body: migrateChange),
         Check(name: "the funnel counts each step's entries, statuses, goals, due work and the last hour's failures",
               body: funnelFigures),
+        Check(name: "a sequence with one enrollment per subject returns the holder or refuses, and frees the subject when it ends",
+              body: uniqueSubject),
     ]
 
     // MARK: Fixtures
@@ -646,5 +648,62 @@ public enum StoreConformance {
         try expect(after.figures(for: nil).now[.completed, default: 0] == 0 && after.figures(for: nil).reached == 1
                    && after.enrolled == 6 && after.goalsReached == 1, "pruned: gone from now, kept in reached; got \(after.steps)")
         _ = ids
+    }
+
+    static func uniqueSubject(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        func unique(_ subject: String, _ policy: SequenceDefinition.UniqueSubject = .returnExisting, key: String? = nil)
+            -> Enrollment
+        {
+            var e = newEnrollment(subject, key: key)
+            e.uniqueSubject = policy
+            return e
+        }
+        let first = try await store.enroll([unique("u"), unique("u"), unique("v")])
+        try expect(first.map(\.created) == [true, false, true] && first[1].enrollment.id == first[0].enrollment.id,
+                   "the second request for u returns the first: got \(first.map(\.created))")
+        let again = try await store.enroll([unique("u", key: "k1")])
+        try expect(!again[0].created && again[0].enrollment.id == first[0].enrollment.id
+                   && again[0].enrollment.uniqueSubject == .returnExisting, "u is held: its holder is returned")
+        // Without the option, the same subject enrolls any number of times.
+        let free = try await store.enroll([newEnrollment("u"), newEnrollment("u")])
+        try expect(free.allSatisfy(\.created), "enrollments without the option are not held")
+
+        // Paused still holds; cancelled frees.
+        _ = try await store.change(first[0].enrollment.id, .pause, now: t0)
+        try expect(try await store.enroll([unique("u")])[0].enrollment.id == first[0].enrollment.id, "paused holds")
+        _ = try await store.change(first[0].enrollment.id, .cancel, now: t0)
+        let second = try await store.enroll([unique("u")])[0]
+        try expect(second.created && second.enrollment.id != first[0].enrollment.id, "a cancelled one frees the subject")
+
+        // A failed one frees it too, and cannot come back while another holds it.
+        let claimed = try await claim(store).filter { $0.enrollment.id == second.enrollment.id }
+        try expect(claimed.count == 1, "the new enrollment is due")
+        var failed = claimed[0].enrollment
+        failed.status = .failed
+        failed.nextRunAt = nil
+        failed.lastError = "gave up"
+        _ = try await store.commit(CommitRequest(owner: "owner-1", outcomes: [.init(enrollment: failed, fence: claimed[0].fence)],
+                                                 events: []))
+        let third = try await store.enroll([unique("u")])[0]
+        try expect(third.created, "a failed one frees the subject")
+        do {
+            _ = try await store.change(second.enrollment.id, .retry(by: "ops"), now: t0)
+            throw ConformanceFailure("retrying the failed one while another holds the subject must be refused")
+        } catch let error as SequencerError where error.code == .alreadyEnrolled {}
+        try expect(try await store.enrollment(second.enrollment.id)?.status == .failed, "the refused retry changed nothing")
+
+        // Reject: the whole call is refused and nothing of it stored.
+        _ = try await store.enroll([unique("r", .reject)])
+        do {
+            _ = try await store.enroll([unique("s", .reject), unique("r", .reject)])
+            throw ConformanceFailure("enrolling a held subject with the reject policy must throw alreadyEnrolled")
+        } catch let error as SequencerError where error.code == .alreadyEnrolled {}
+        try expect(try await store.enrollments(subject: "s", limit: 10).isEmpty, "nothing of the refused call is stored")
+        // An idempotent repeat is not a conflict.
+        let keyed = try await store.enroll([unique("w", .reject, key: "w1")])[0]
+        let repeated = try await store.enroll([unique("w", .reject, key: "w1")])[0]
+        try expect(keyed.created && !repeated.created && repeated.enrollment.id == keyed.enrollment.id,
+                   "the same key again returns the enrollment, even under reject")
     }
 }

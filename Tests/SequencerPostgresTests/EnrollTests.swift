@@ -174,3 +174,56 @@ struct EnrollTests {
         }
     }
 }
+
+/// One enrollment per subject, enforced by the database.
+@Suite("PostgresStore one enrollment per subject")
+struct UniqueSubjectTests {
+    static let definition: SequenceDefinition = {
+        var definition = SequenceDefinition(name: "exclusive", version: 1, steps: [.waitForDuration("wait", 1, "days")])
+        definition.uniqueSubject = .returnExisting
+        return definition
+    }()
+
+    @Test func fiftyConcurrentHostTransactionsWithRandomRollbacksLeaveExactlyOne() async throws {
+        try await withStore { store in
+            let sequencer = Sequencer(store: store, logger: testLogger)
+            try await sequencer.register(Self.definition)
+            struct Rollback: Error {}
+            for round in 0..<3 {
+                let subject = "racer-\(round)"
+                // Each host transaction enrolls the subject, waits a little, then commits or rolls back.
+                let outcomes = await withTaskGroup(of: (UUID, committed: Bool)?.self) { group in
+                    for n in 0..<50 {
+                        group.addTask {
+                            let rollBack = Bool.random()
+                            var enrolled: UUID?
+                            do {
+                                try await store.client.withTransaction(logger: testLogger) { connection in
+                                    enrolled = try await sequencer.enroll(subject, in: "exclusive", now: t0,
+                                                                          within: store.transaction(on: connection))
+                                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...5)))
+                                    if rollBack { throw Rollback() }
+                                }
+                            } catch {
+                                return enrolled.map { ($0, committed: false) }
+                            }
+                            _ = n
+                            return enrolled.map { ($0, committed: true) }
+                        }
+                    }
+                    var all: [(UUID, committed: Bool)] = []
+                    for await outcome in group { if let outcome { all.append(outcome) } }
+                    return all
+                }
+                let committed = Set(outcomes.filter(\.committed).map(\.0))
+                let survivors: Int = try await store.scalar(
+                    "SELECT count(*) FROM {s}.enrollments WHERE subject = '\(subject)' AND status = 'active'")
+                #expect(survivors == (committed.isEmpty ? 0 : 1), "round \(round): \(survivors) active, \(committed.count) ids committed")
+                #expect(committed.count <= 1, "every committed transaction got the same enrollment: \(committed)")
+                if let id = committed.first {
+                    #expect(try await sequencer.enrollment(id).status == .active)
+                }
+            }
+        }
+    }
+}

@@ -131,7 +131,13 @@ struct BatchRun {
                     if case .cancelled = outcome { continue }
                     if cancelled, result.map({ if case .retry = $0.action { true } else { false } }) ?? true { continue }
                     let action = result?.action ?? .retry("runner '\(key.step)' returned no result for this enrollment")
-                    if state.apply(action, message: result?.message, to: i) { next.append(i) }
+                    var message = result?.message
+                    if let definition = state.items[i].definition,
+                       let note = timeZone(of: state.items[i].enrollment, definition: definition.definition).note
+                    {
+                        message = message.map { "\($0) (\(note))" } ?? note
+                    }
+                    if state.apply(action, message: message, to: i) { next.append(i) }
                 }
             }
             active = next
@@ -160,9 +166,23 @@ struct BatchRun {
             }
             var batch: [RunnerInput] = []
             batch.reserveCapacity(indices.count)
-            var renderFailures: [UUID: RunnerResult] = [:]
+            // Results decided without the runner: a config that does not render, a window that is closed.
+            var answered: [UUID: RunnerResult] = [:]
+            // The step's own window, else the sequence's quiet hours for a step that sends messages.
+            let window = step.window ?? (runner.sendsMessages ? definition.definition.sendWindow : nil)
             for i in indices {
                 let e = items[i].enrollment
+                if let window {
+                    let zone = timeZone(of: e, definition: definition.definition).zone
+                    let opening = window.nextOpening(atOrAfter: now, in: zone)
+                    if opening != now {
+                        answered[e.id] = RunnerResult(
+                            id: e.id, action: .noop(until: opening),
+                            message: "outside its \(step.window == nil ? "send window" : "window") \(window) "
+                                + "(\(zone.identifier)); waits until \(ISO8601Timestamp.string(from: opening))")
+                        continue
+                    }
+                }
                 do {
                     let config = runner.rendersTemplates
                         ? try TemplateRenderer.render(config: step.config, context: e.context) : step.config
@@ -170,16 +190,16 @@ struct BatchRun {
                         id: e.id, subject: e.subject, sequence: e.sequenceName, version: e.sequenceVersion, step: step,
                         config: config, context: e.context, now: now, stepEnteredAt: e.stepEnteredAt,
                         attempt: e.attempts + 1, visit: e.visit,
-                        timeZone: timeZone(of: e, definition: definition.definition)))
+                        timeZone: timeZone(of: e, definition: definition.definition).zone))
                 } catch {
-                    renderFailures[e.id] = RunnerResult(id: e.id, action: .fail("config template failed to render: \(error)"))
+                    answered[e.id] = RunnerResult(id: e.id, action: .fail("config template failed to render: \(error)"))
                 }
             }
             if batch.isEmpty {
-                outcomes[key] = .success(renderFailures)
+                outcomes[key] = .success(answered)
             } else {
                 inputs[key] = (runner, batch)
-                if !renderFailures.isEmpty { outcomes[key] = .success(renderFailures) }
+                if !answered.isEmpty { outcomes[key] = .success(answered) }
             }
         }
         let observability = sequencer.observability
@@ -225,10 +245,21 @@ struct BatchRun {
         return outcomes
     }
 
-    private func timeZone(of e: Enrollment, definition: SequenceDefinition) -> TimeZone {
-        if let name = e.context["timeZone"]?.stringValue, let zone = TimeZone(identifier: name) { return zone }
-        if let name = definition.timeZone, let zone = TimeZone(identifier: name) { return zone }
-        return sequencer.configuration.defaultTimeZone
+    /// The enrollment's zone: the first of ``Sequencer/Configuration/timeZoneKeys`` present in its
+    /// context, else the sequence's, else the configured default. When the context names a zone
+    /// that does not exist (or is not a string), the fallback is used and `note` says so, for the
+    /// step's history message.
+    private func timeZone(of e: Enrollment, definition: SequenceDefinition) -> (zone: TimeZone, note: String?) {
+        let fallback = definition.timeZone.flatMap(TimeZone.init(identifier:)) ?? sequencer.configuration.defaultTimeZone
+        for key in sequencer.configuration.timeZoneKeys {
+            guard let value = e.context.value(atPath: key), value != .null else { continue }
+            if case .string(let name) = value, let zone = TimeZone(identifier: name) { return (zone, nil) }
+            guard let name = value.stringValue else {
+                return (fallback, "the context's \(key) holds a JSON \(value.typeName), not a time zone name; used \(fallback.identifier)")
+            }
+            return (fallback, "the context's \(key) '\(Limits.excerpt(name))' is not a known time zone; used \(fallback.identifier)")
+        }
+        return (fallback, nil)
     }
 
     // MARK: Finish

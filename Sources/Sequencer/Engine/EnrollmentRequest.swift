@@ -60,6 +60,7 @@ extension EnrollmentRequest {
         return Enrollment(
             sequenceName: definition.name, sequenceVersion: definition.version, subject: subject,
             idempotencyKey: idempotencyKey, context: context, stepID: definition.steps.first?.id,
-            status: .active, nextRunAt: now, stepEnteredAt: now, createdAt: now, updatedAt: now)
+            status: .active, nextRunAt: now, stepEnteredAt: now, createdAt: now, updatedAt: now,
+            uniqueSubject: definition.uniqueSubject)
     }
 }

@@ -84,7 +84,7 @@ public struct Limits: Sendable, Hashable {
     }
 
     /// The start of a string that may be very long, for an error message: at most 60 characters.
-    static func excerpt(_ text: String) -> String {
+    package static func excerpt(_ text: String) -> String {
         text.count <= 60 ? text : String(text.prefix(57)) + "…"
     }
 

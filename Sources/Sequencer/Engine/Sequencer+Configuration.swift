@@ -23,6 +23,12 @@ extension Sequencer {
         public var yieldDelay: Duration = .seconds(1)
         /// The time zone used when neither the context nor the sequence names one. Default UTC.
         public var defaultTimeZone: TimeZone = TimeZone(identifier: "UTC")!
+        /// The context keys (dotted paths allowed, e.g. `"user.timeZone"`) that may name an
+        /// enrollment's IANA time zone, tried in order; the first present one decides. Default
+        /// `timeZone`, `timezone`, `time_zone`, `tz`. A zone that does not exist is not silently
+        /// replaced: the sequence's zone (else ``defaultTimeZone``) is used and every step's history
+        /// message says so.
+        public var timeZoneKeys: [String] = ["timeZone", "timezone", "time_zone", "tz"]
         /// This ticker's lease owner name. Default: host name, process id and a random suffix.
         public var owner: String = Configuration.defaultOwner()
         /// How long a claim may wait for the store before the tick fails. Default 10 s.

@@ -38,7 +38,7 @@ extension Sequencer {
         _ requests: [EnrollmentRequest], in sequence: String, version: Int? = nil, now: Date = Date(),
         within transaction: (any EnrollmentWriter)? = nil
     ) async throws -> [UUID] {
-        let enrollments = try await newEnrollments(requests, in: sequence, version: version, now: now)
+        let enrollments = try await newEnrollments(requests, in: sequence, version: version, now: now, via: transaction)
         let results = try await (transaction ?? store).enroll(enrollments)
         // Inside the host's transaction nothing is counted: it may still roll back.
         if transaction == nil {
@@ -50,10 +50,11 @@ extension Sequencer {
     /// The enrollments an enroll call asks for, from the sequence's definition; every request is
     /// checked (``EnrollmentRequest``'s rules) before the caller stores any.
     func newEnrollments(
-        _ requests: [EnrollmentRequest], in sequence: String, version: Int?, now: Date
+        _ requests: [EnrollmentRequest], in sequence: String, version: Int?, now: Date,
+        via writer: (any EnrollmentWriter)? = nil
     ) async throws -> [Enrollment] {
         try Limits.check(now, field: "now", sequence: sequence)
-        let definition = try await definition(sequence, version: version)
+        let definition = try await definition(sequence, version: version, via: writer)
         return try requests.map { try $0.enrollment(in: definition, now: now, limits: configuration.limits) }
     }
 
@@ -119,7 +120,7 @@ extension Sequencer {
                      within transaction: (any EnrollmentWriter)? = nil) async throws -> Enrollment
     {
         let current = try await enrollment(id)
-        let definition = try await definition(current.sequenceName, version: current.sequenceVersion)
+        let definition = try await definition(current.sequenceName, version: current.sequenceVersion, via: transaction)
         return try await (transaction ?? store).change(id, .move(to: step, in: definition, by: actor), now: now)
     }
 }

@@ -101,19 +101,29 @@ public final class Sequencer: Sendable {
 
     /// A stored definition; the latest version when `version` is `nil`.
     public func definition(_ name: String, version: Int? = nil) async throws -> SequenceDefinition {
-        guard let found = try await preparedDefinition(name, version: version) else {
+        try await definition(name, version: version, via: nil)
+    }
+
+    /// ``definition(_:version:)``, read through `writer` when given (a host's transaction).
+    func definition(_ name: String, version: Int?, via writer: (any EnrollmentWriter)?) async throws
+        -> SequenceDefinition
+    {
+        guard let found = try await preparedDefinition(name, version: version, via: writer) else {
             throw SequencerError(.unknownSequence, version.map { "version \($0) is not registered" } ?? "no such sequence",
                                  sequence: name, version: version)
         }
         return found.definition
     }
 
-    /// The definition from the cache or the store; `nil` when it is not stored.
-    func preparedDefinition(_ name: String, version: Int?) async throws -> PreparedDefinition? {
+    /// The definition from the cache or the store (read through `writer` when given: a host's
+    /// transaction); `nil` when it is not stored.
+    func preparedDefinition(_ name: String, version: Int?, via writer: (any EnrollmentWriter)? = nil) async throws
+        -> PreparedDefinition?
+    {
         if let version, let cached = definitions.withLock({ $0[DefinitionKey(name: name, version: version)] }) {
             return cached
         }
-        guard let found = try await store.definition(named: name, version: version) else { return nil }
+        guard let found = try await (writer ?? store).definition(named: name, version: version) else { return nil }
         let prepared = PreparedDefinition(found)
         definitions.withLock { $0[DefinitionKey(name: found.name, version: found.version)] = prepared }
         return prepared

@@ -45,6 +45,8 @@ public struct EmailRunner: TaskRunner {
     public let name: String
     /// Where messages go.
     public let transport: any EmailTransport
+    /// `true`: the sequence's ``SequenceDefinition/sendWindow`` applies to Email steps.
+    public var sendsMessages: Bool { true }
     /// Where sends are recorded by visit.
     public let ledger: any DeliveryLedger
     /// The sender for steps whose config has no `from`.

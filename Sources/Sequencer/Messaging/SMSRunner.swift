@@ -23,6 +23,8 @@ public struct SMSRunner: TaskRunner {
     public let name: String
     /// Where messages go.
     public let transport: any SMSTransport
+    /// `true`: the sequence's ``SequenceDefinition/sendWindow`` applies to SMS steps.
+    public var sendsMessages: Bool { true }
     /// Where sends are recorded by visit.
     public let ledger: any DeliveryLedger
     /// The sender for steps whose config has no `from` (an E.164 number or an alphanumeric sender ID).

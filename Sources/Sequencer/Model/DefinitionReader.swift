@@ -9,9 +9,9 @@ import Foundation
 /// the key meant when one is close.
 enum DefinitionReader {
     /// The keys of a definition object.
-    static let definitionKeys = ["name", "version", "timeZone", "steps"]
+    static let definitionKeys = ["name", "version", "timeZone", "uniqueSubject", "sendWindow", "steps"]
     /// The keys of a step object.
-    static let stepKeys = ["id", "runner", "config", "next", "altNext"]
+    static let stepKeys = ["id", "runner", "config", "next", "altNext", "window"]
 
     static func read(_ json: JSONValue) throws(SequencerError) -> SequenceDefinition {
         guard case .object(let root) = json else {
@@ -50,6 +50,26 @@ enum DefinitionReader {
         case .string(let zone)?: timeZone = zone
         case let other?: throw failure("'timeZone' must be an IANA zone name string, not \(other.typeName)", field: "timeZone")
         }
+        var uniqueSubject: SequenceDefinition.UniqueSubject?
+        switch root["uniqueSubject"] {
+        case nil, .null?: uniqueSubject = nil
+        case .string(let policy)?:
+            guard let known = SequenceDefinition.UniqueSubject(rawValue: policy) else {
+                throw failure("'uniqueSubject' must be \"returnExisting\" or \"reject\", not \"\(Limits.excerpt(policy))\"",
+                              field: "uniqueSubject")
+            }
+            uniqueSubject = known
+        case let other?:
+            throw failure("'uniqueSubject' must be \"returnExisting\" or \"reject\", not \(other.typeName)", field: "uniqueSubject")
+        }
+        var sendWindow: SendWindow?
+        if let window = root["sendWindow"], window != .null {
+            do {
+                sendWindow = try SendWindow(window, sequence: name, version: version, field: "sendWindow")
+            } catch {
+                throw SequencerError(.malformedDefinition, error.message, sequence: name, version: version, field: error.field)
+            }
+        }
         guard case .array(let stepValues)? = root["steps"] else {
             throw failure(root["steps"] == nil ? "missing key 'steps' (an array of steps)"
                                                : "'steps' must be an array, not \(root["steps"]!.typeName)", field: "steps")
@@ -66,7 +86,10 @@ enum DefinitionReader {
                 throw error
             }
         }
-        return SequenceDefinition(name: name, version: version, timeZone: timeZone, steps: steps)
+        var definition = SequenceDefinition(name: name, version: version, timeZone: timeZone, steps: steps)
+        definition.uniqueSubject = uniqueSubject
+        definition.sendWindow = sendWindow
+        return definition
     }
 
     static func readStep(_ value: JSONValue, index: Int) throws(SequencerError) -> Step {
@@ -95,8 +118,16 @@ enum DefinitionReader {
             case let other?: throw failure("'\(key)' must be a step id string, not \(other.typeName)", field: key)
             }
         }
-        return Step(id: try string("id", "the step id"), runner: try string("runner", "a runner name, e.g. \"GoTo\""),
-                    config: members["config"] ?? [:], next: try optionalString("next"),
-                    altNext: try optionalString("altNext"))
+        var step = Step(id: try string("id", "the step id"), runner: try string("runner", "a runner name, e.g. \"GoTo\""),
+                        config: members["config"] ?? [:], next: try optionalString("next"),
+                        altNext: try optionalString("altNext"))
+        if let window = members["window"], window != .null {
+            do {
+                step.window = try SendWindow(window, step: label, field: "window")
+            } catch {
+                throw failure(error.message, field: error.field ?? "window")
+            }
+        }
+        return step
     }
 }

@@ -43,12 +43,17 @@ public struct Enrollment: Sendable, Hashable, Codable, Identifiable {
     public var lastError: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// Set from the sequence's ``SequenceDefinition/uniqueSubject`` when it was enrolled: while
+    /// this enrollment is active or paused, the store refuses another of its subject in its sequence.
+    public var uniqueSubject: SequenceDefinition.UniqueSubject?
 
     public init(
         id: UUID = .version7(), sequenceName: String, sequenceVersion: Int, subject: String, idempotencyKey: String? = nil,
         context: JSONValue = [:], stepID: String?, status: EnrollmentStatus = .active, nextRunAt: Date?,
-        stepEnteredAt: Date, attempts: Int = 0, visit: Int = 1, lastError: String? = nil, createdAt: Date, updatedAt: Date
+        stepEnteredAt: Date, attempts: Int = 0, visit: Int = 1, lastError: String? = nil, createdAt: Date, updatedAt: Date,
+        uniqueSubject: SequenceDefinition.UniqueSubject? = nil
     ) {
+        self.uniqueSubject = uniqueSubject
         self.id = id
         self.sequenceName = sequenceName
         self.sequenceVersion = sequenceVersion

@@ -21,10 +21,30 @@ public struct SequenceDefinition: Sendable, Hashable {
     public var name: String
     /// Starts at 1; a new version must be greater than every stored one.
     public var version: Int
-    /// The time zone (IANA identifier, e.g. `"Europe/Paris"`) used when an enrollment's context has no `timeZone`.
+    /// The time zone (IANA identifier, e.g. `"Europe/Paris"`) used when an enrollment's context names none (see ``Sequencer/Configuration/timeZoneKeys``).
     public var timeZone: String?
     /// The steps, in order. Execution starts at the first.
     public var steps: [Step]
+    /// At most one active or paused enrollment per subject in this sequence (any version), and
+    /// what enrolling the subject again does meanwhile; `nil` (the default): any number. JSON key
+    /// `"uniqueSubject"`. Enforced by the store (on PostgreSQL, a partial unique index), so
+    /// concurrent enrolls of one subject leave exactly one. Once that enrollment completes, fails
+    /// or is cancelled, the subject can be enrolled again; retrying a failed one while another is
+    /// active is refused with ``SequencerError/Code/alreadyEnrolled``.
+    public var uniqueSubject: UniqueSubject?
+    /// Quiet hours for messages (JSON key `"sendWindow"`): a step whose runner sends messages
+    /// (Email, SMS, ``TaskRunner/sendsMessages``) and comes due outside this window, in the
+    /// enrollment's time zone, waits until it next opens. A step's own ``Step/window`` replaces it.
+    public var sendWindow: SendWindow?
+
+    /// What enrolling a subject that already has an active or paused enrollment does, in a
+    /// sequence with ``SequenceDefinition/uniqueSubject``.
+    public enum UniqueSubject: String, Sendable, Hashable, Codable, CaseIterable {
+        /// The call returns the existing enrollment's id, as an idempotency key would.
+        case returnExisting
+        /// The call throws ``SequencerError/Code/alreadyEnrolled`` and stores nothing of its batch.
+        case reject
+    }
 
     public init(name: String, version: Int = 1, timeZone: String? = nil, steps: [Step]) {
         self.name = name
@@ -84,6 +104,8 @@ public struct SequenceDefinition: Sendable, Hashable {
             "name": .string(name), "version": .number(Double(version)), "steps": .array(steps.map(\.jsonValue)),
         ]
         if let timeZone { members["timeZone"] = .string(timeZone) }
+        if let uniqueSubject { members["uniqueSubject"] = .string(uniqueSubject.rawValue) }
+        if let sendWindow { members["sendWindow"] = sendWindow.jsonValue }
         return .object(members)
     }
 

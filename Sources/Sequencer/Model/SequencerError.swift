@@ -67,6 +67,9 @@ public struct SequencerError: Error, Sendable, CustomStringConvertible {
         /// A URL the library cannot use (a database URL that is not `postgres://`, a port out of
         /// range, an unknown `sslmode`); ``SequencerError/field`` names the part.
         public static let invalidURL = Code("invalidURL")
+        /// The subject already has an active or paused enrollment in a sequence that allows one
+        /// (``SequenceDefinition/uniqueSubject``).
+        public static let alreadyEnrolled = Code("alreadyEnrolled")
     }
 
     public var code: Code

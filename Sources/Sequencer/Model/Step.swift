@@ -17,6 +17,10 @@ public struct Step: Sendable, Hashable {
     public var next: String?
     /// Where ``RunnerAction/altNext`` goes; `nil` means the same as `next`.
     public var altNext: String?
+    /// When the step may run, in the enrollment's time zone (JSON key `"window"`): one that comes
+    /// due outside it waits until it next opens (see ``SendWindow``). For message steps it takes
+    /// the place of the sequence's ``SequenceDefinition/sendWindow``.
+    public var window: SendWindow?
 
     public init(id: String, runner: String, config: JSONValue = [:], next: String? = nil, altNext: String? = nil) {
         self.id = id
@@ -31,6 +35,7 @@ public struct Step: Sendable, Hashable {
         var members: [String: JSONValue] = ["id": .string(id), "runner": .string(runner), "config": config]
         if let next { members["next"] = .string(next) }
         if let altNext { members["altNext"] = .string(altNext) }
+        if let window { members["window"] = window.jsonValue }
         return .object(members)
     }
 }

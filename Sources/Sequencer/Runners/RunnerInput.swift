@@ -23,7 +23,7 @@ public struct RunnerInput: Sendable {
     public var attempt: Int
     /// The visit number of this step for this enrollment (see ``Enrollment/visit``).
     public var visit: Int
-    /// The enrollment's time zone: the context's `timeZone`, else the sequence's, else UTC.
+    /// The enrollment's time zone: the zone its context names (``Sequencer/Configuration/timeZoneKeys``), else the sequence's, else UTC.
     public var timeZone: TimeZone
 
     public init(

@@ -46,6 +46,11 @@ public protocol TaskRunner: Sendable {
     /// sequence, the step and `config.unti`, suggesting `unit`. Keys nested deeper are the
     /// runner's to check in ``validate(_:in:)``.
     var configKeys: [String]? { get }
+
+    /// Whether the runner sends messages to people, so the sequence's
+    /// ``SequenceDefinition/sendWindow`` (quiet hours) applies to its steps. Default `false`;
+    /// ``EmailRunner`` and ``SMSRunner`` say `true`.
+    var sendsMessages: Bool { get }
 }
 
 extension TaskRunner {
@@ -53,4 +58,5 @@ extension TaskRunner {
     public func referencedSteps(_ step: Step) -> [String] { [] }
     public var rendersTemplates: Bool { true }
     public var configKeys: [String]? { nil }
+    public var sendsMessages: Bool { false }
 }

@@ -19,7 +19,7 @@ import Foundation
 ///
 /// The offset may be `Z`, `±HH:MM`, `±HHMM` or `±HH`; seconds may carry up
 /// to nine fractional digits; a space may stand for the `T`. The enrollment's
-/// time zone is ``RunnerInput/timeZone`` (the context's `timeZone`, else the
+/// time zone is ``RunnerInput/timeZone`` (the zone its context names, else the
 /// sequence's, else UTC).
 ///
 /// **DST.** A local time that a DST gap skips becomes the first instant after

@@ -21,4 +21,10 @@ public protocol EnrollmentWriter: Sendable {
     /// Applies a host change (context merge, pause, resume, cancel) atomically, bumps the
     /// fencing token, releases any lease and appends the history event.
     func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment
+
+    /// A stored definition, the latest version when `version` is `nil`; see
+    /// ``SequenceStore/definition(named:version:)``. A writer bound to a host's transaction reads
+    /// it on that transaction's connection: an enroll inside many concurrent host transactions
+    /// never waits for a second connection from a pool those transactions hold.
+    func definition(named name: String, version: Int?) async throws -> SequenceDefinition?
 }

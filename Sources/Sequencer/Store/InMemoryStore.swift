@@ -32,6 +32,18 @@ public final class InMemoryStore: SequenceStore {
             if let date { due.push(date, id) }
         }
 
+        /// The active or paused enrollment of `subject` in `sequence` that holds its sequence's
+        /// one place per subject (``SequenceDefinition/uniqueSubject``), other than `except`.
+        func holder(of subject: String, in sequence: String, except: UUID? = nil) -> Enrollment? {
+            for id in bySubject[subject] ?? [] where id != except {
+                guard let e = records[id]?.enrollment, e.sequenceName == sequence, e.uniqueSubject != nil,
+                      e.status == .active || e.status == .paused
+                else { continue }
+                return e
+            }
+            return nil
+        }
+
         /// Counts an event the store wrote for `enrollment` (as it is after the write) in the
         /// funnel's totals, the rule the PostgreSQL store applies: an event that enters a step is
         /// one entry of its target; enrolled and migrated ones also enter the version; a goal
@@ -81,15 +93,30 @@ public final class InMemoryStore: SequenceStore {
     public func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] {
         for e in enrollments { try e.checkDates() }
         defer { if enrollments.contains(where: { $0.status == .active && $0.nextRunAt != nil }) { signals.wake() } }
-        return state.withLock { state in
-            enrollments.map { e in
+        return try state.withLock { state in
+            // A rejected subject refuses the whole call before anything is stored.
+            var keys = Set<String>(), subjects = Set<String>()
+            for e in enrollments {
+                if let key = e.idempotencyKey {
+                    let compound = Self.key(e.sequenceName, key)
+                    if state.keys[compound] != nil || !keys.insert(compound).inserted { continue }
+                }
+                guard let policy = e.uniqueSubject else { continue }
+                let taken = state.holder(of: e.subject, in: e.sequenceName) != nil
+                    || !subjects.insert(Self.key(e.sequenceName, e.subject)).inserted
+                if taken && policy == .reject { throw Self.alreadyEnrolled(e) }
+            }
+            return enrollments.map { e in
                 if let key = e.idempotencyKey {
                     let compound = Self.key(e.sequenceName, key)
                     if let existing = state.keys[compound], let record = state.records[existing] {
                         return EnrollResult(enrollment: record.enrollment, created: false)
                     }
-                    state.keys[compound] = e.id
                 }
+                if e.uniqueSubject != nil, let holder = state.holder(of: e.subject, in: e.sequenceName) {
+                    return EnrollResult(enrollment: holder, created: false)
+                }
+                if let key = e.idempotencyKey { state.keys[Self.key(e.sequenceName, key)] = e.id }
                 state.records[e.id] = Record(enrollment: e)
                 state.bySubject[e.subject, default: []].append(e.id)
                 let enrolled = HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID,
@@ -202,7 +229,14 @@ public final class InMemoryStore: SequenceStore {
             guard var record = state.records[id] else {
                 throw SequencerError(.unknownEnrollment, "no enrollment with id \(id)")
             }
+            let before = record.enrollment.status
             let event = try change.apply(to: &record.enrollment, now: now)
+            let e = record.enrollment
+            if e.uniqueSubject != nil, e.status == .active || e.status == .paused, before != .active && before != .paused,
+               state.holder(of: e.subject, in: e.sequenceName, except: id) != nil
+            {
+                throw Self.alreadyEnrolled(e)
+            }
             state.count(event, of: record.enrollment)
             record.fence += 1
             record.leaseOwner = nil
@@ -354,6 +388,11 @@ public final class InMemoryStore: SequenceStore {
     }
 
     private static func key(_ sequence: String, _ key: String) -> String { sequence + "\u{0}" + key }
+
+    private static func alreadyEnrolled(_ e: Enrollment) -> SequencerError {
+        SequencerError(.alreadyEnrolled, "'\(Limits.excerpt(e.subject))' already has an active or paused enrollment in "
+                       + "'\(e.sequenceName)', which allows one per subject", sequence: e.sequenceName, field: "subject")
+    }
 }
 
 /// A binary min-heap of (due time, id). Entries are never removed in place: a claim pops

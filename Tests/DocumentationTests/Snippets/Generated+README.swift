@@ -117,8 +117,8 @@ func README_md_214() async throws {
     }
 }
 
-// README.md:370
-func README_md_370() async throws {
+// README.md:399
+func README_md_399() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -132,8 +132,8 @@ func README_md_370() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:656
-func README_md_656() async throws {
+// README.md:693
+func README_md_693() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -152,8 +152,8 @@ func README_md_656() async throws {
     }
 }
 
-// README.md:709
-func README_md_709() async throws {
+// README.md:746
+func README_md_746() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -161,7 +161,7 @@ func README_md_709() async throws {
     }
 }
 
-// README.md:830
+// README.md:867
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -171,8 +171,8 @@ func README_md_709() async throws {
     // …
 }
 
-// README.md:864
-func README_md_864() async throws {
+// README.md:901
+func README_md_901() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -182,8 +182,8 @@ func README_md_864() async throws {
     ])
 }
 
-// README.md:936
-func README_md_936() async throws {
+// README.md:973
+func README_md_973() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -196,8 +196,8 @@ func README_md_936() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:978
-func README_md_978() async throws {
+// README.md:1015
+func README_md_1015() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -208,15 +208,15 @@ func README_md_978() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:999
-func README_md_999() async throws {
+// README.md:1036
+func README_md_1036() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1023
-func README_md_1023() async throws {
+// README.md:1060
+func README_md_1060() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
