@@ -250,16 +250,21 @@ struct BatchRun {
     /// that does not exist (or is not a string), the fallback is used and `note` says so, for the
     /// step's history message.
     private func timeZone(of e: Enrollment, definition: SequenceDefinition) -> (zone: TimeZone, note: String?) {
-        let fallback = definition.timeZone.flatMap(TimeZone.init(identifier:)) ?? sequencer.configuration.defaultTimeZone
-        for key in sequencer.configuration.timeZoneKeys {
-            guard let value = e.context.value(atPath: key), value != .null else { continue }
-            if case .string(let name) = value, let zone = TimeZone(identifier: name) { return (zone, nil) }
-            guard let name = value.stringValue else {
-                return (fallback, "the context's \(key) holds a JSON \(value.typeName), not a time zone name; used \(fallback.identifier)")
-            }
-            return (fallback, "the context's \(key) '\(Limits.excerpt(name))' is not a known time zone; used \(fallback.identifier)")
+        func fallback() -> TimeZone {
+            definition.timeZone.flatMap(TimeZone.init(identifier:)) ?? sequencer.configuration.defaultTimeZone
         }
-        return (fallback, nil)
+        guard case .object(let members) = e.context, !members.isEmpty else { return (fallback(), nil) }
+        for (key, isPath) in sequencer.timeZoneKeys {
+            // A plain key is one dictionary lookup; only a path is split into segments.
+            guard let value = isPath ? e.context.value(atPath: key) : members[key], value != .null else { continue }
+            if case .string(let name) = value, let zone = TimeZone(identifier: name) { return (zone, nil) }
+            let zone = fallback()
+            guard let name = value.stringValue else {
+                return (zone, "the context's \(key) holds a JSON \(value.typeName), not a time zone name; used \(zone.identifier)")
+            }
+            return (zone, "the context's \(key) '\(Limits.excerpt(name))' is not a known time zone; used \(zone.identifier)")
+        }
+        return (fallback(), nil)
     }
 
     // MARK: Finish

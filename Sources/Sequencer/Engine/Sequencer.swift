@@ -25,6 +25,8 @@ public final class Sequencer: Sendable {
     let runners: [String: any TaskRunner]
     let logger: Logger
     let observability: Observability
+    /// ``Configuration/timeZoneKeys``, each marked when it is a dotted path (split only then).
+    let timeZoneKeys: [(key: String, isPath: Bool)]
     private let definitions = Mutex<[DefinitionKey: PreparedDefinition]>([:])
     /// When this process last folded the store's funnel counters (``Configuration/statisticsFoldInterval``).
     let lastFold = Mutex<ContinuousClock.Instant?>(nil)
@@ -52,6 +54,7 @@ public final class Sequencer: Sendable {
         self.runners = byName
         self.logger = logger
         self.observability = Observability(factory: sanitized.metricsFactory, tracer: sanitized.tracer)
+        self.timeZoneKeys = sanitized.timeZoneKeys.map { key in (key, key.contains { $0 == "." || $0 == "[" }) }
     }
 
     // MARK: Definitions
