@@ -23,10 +23,8 @@ enum EventTable {
     }
 }
 
-/// What the events of one statement add to the funnel's totals (see migration 3), counted on the
-/// client so the statement needs no join: each event that enters a step (enrolled, advanced,
-/// altAdvanced, goalReached, moved, migrated) is one entry of its target step; enrolled and
-/// migrated ones also enter the version; goalReached ones are also a goal of the version.
+/// What the events of one statement add to the funnel's totals (``HistoryEvent/funnelEntry``;
+/// migration 3), counted on the client so the statement needs no join.
 struct FunnelEntries {
     struct Key: Hashable {
         let sequence: String
@@ -41,11 +39,9 @@ struct FunnelEntries {
     private(set) var enrollmentIDs: [UUID] = []
     private(set) var keyIndexes: [Int64] = []
 
-    private static let entering: Set<HistoryEvent.Kind> = [.enrolled, .advanced, .altAdvanced, .goalReached, .moved, .migrated]
-
     /// `enrollments` are the rows as the statement writes them (the version an event counts in).
     init(_ events: [HistoryEvent], of enrollments: [Enrollment]) {
-        guard events.contains(where: { Self.entering.contains($0.kind) }) else { return }
+        guard events.contains(where: { $0.funnelEntry != nil }) else { return }
         var versions: [UUID: (String, Int)] = [:]
         versions.reserveCapacity(enrollments.count)
         for e in enrollments { versions[e.id] = (e.sequenceName, e.sequenceVersion) }
@@ -62,16 +58,13 @@ struct FunnelEntries {
             enrollmentIDs.append(id)
             keyIndexes.append(position)
         }
-        for event in events where Self.entering.contains(event.kind) {
-            guard let (sequence, version) = versions[event.enrollmentID] else { continue }
-            let step = event.toStep == Step.end ? "" : (event.toStep ?? "")
-            add(event.enrollmentID, Key(sequence: sequence, version: version, step: step, metric: "reached"))
-            if event.kind == .enrolled || event.kind == .migrated {
+        for event in events {
+            guard let entry = event.funnelEntry, let (sequence, version) = versions[event.enrollmentID] else { continue }
+            add(event.enrollmentID, Key(sequence: sequence, version: version, step: entry.step ?? "", metric: "reached"))
+            if entry.entersVersion {
                 add(event.enrollmentID, Key(sequence: sequence, version: version, step: "", metric: "enrolled"))
             }
-            if event.kind == .goalReached {
-                add(event.enrollmentID, Key(sequence: sequence, version: version, step: "", metric: "goal"))
-            }
+            if entry.isGoal { add(event.enrollmentID, Key(sequence: sequence, version: version, step: "", metric: "goal")) }
         }
     }
 }

@@ -7,8 +7,8 @@ extension PostgresStore {
     /// The funnel of a sequence version; see ``Sequencer/SequenceStore/funnel(sequence:version:now:)``.
     ///
     /// One statement, three index-served parts: the version's counters (`funnel_counters` by its
-    /// primary key, plus the deltas not folded yet through `funnel_deltas_version`; migration 3
-    /// keeps both with triggers), the due count and the oldest due time from the `enrollments_due`
+    /// primary key, plus the deltas not folded yet through `funnel_deltas_version`; written by
+    /// migration 3's triggers and by the statements that write history), the due count and the oldest due time from the `enrollments_due`
     /// index (what is due, not what is stored), and the last hour's failures and retries from the
     /// `events_failures` index.
     public func funnel(sequence: String, version: Int, now: Date) async throws -> FunnelStatistics {
@@ -71,7 +71,7 @@ extension PostgresStore {
         }
     }
 
-    /// Folds the delta rows the funnel triggers appended into `funnel_counters`; see
+    /// Folds the delta rows the funnel triggers and history statements appended into `funnel_counters`; see
     /// ``Sequencer/SequenceStore/foldStatistics()``.
     ///
     /// One statement: it deletes the deltas it sees and adds their sums to the counters, in key

@@ -113,7 +113,7 @@ struct BatchRun {
             }
             if groups.isEmpty { break }
 
-            let outcomes = await runGroups(groups, items: state.items)
+            let (outcomes, zoneNotes) = await runGroups(groups, items: state.items)
             var next: [Int] = []
             let cancelled = Task.isCancelled
             for (key, indices) in groups {
@@ -132,11 +132,7 @@ struct BatchRun {
                     if cancelled, result.map({ if case .retry = $0.action { true } else { false } }) ?? true { continue }
                     let action = result?.action ?? .retry("runner '\(key.step)' returned no result for this enrollment")
                     var message = result?.message
-                    if let definition = state.items[i].definition,
-                       let note = timeZone(of: state.items[i].enrollment, definition: definition.definition).note
-                    {
-                        message = message.map { "\($0) (\(note))" } ?? note
-                    }
+                    if let note = zoneNotes[id] { message = message.map { "\($0) (\(note))" } ?? note }
                     if state.apply(action, message: message, to: i) { next.append(i) }
                 }
             }
@@ -151,11 +147,19 @@ struct BatchRun {
         case cancelled
     }
 
-    private func runGroups(_ groups: [GroupKey: [Int]], items: [BatchState.Item]) async -> [GroupKey: GroupOutcome] {
+    /// Runs each group's runner, and returns the outcomes with, per enrollment whose context names
+    /// a zone that does not exist, the note its history message carries (``timeZone(of:definition:)``,
+    /// worked out once per enrollment and step).
+    private func runGroups(_ groups: [GroupKey: [Int]], items: [BatchState.Item]) async
+        -> (outcomes: [GroupKey: GroupOutcome], zoneNotes: [UUID: String])
+    {
+        var zoneNotes: [UUID: String] = [:]
         var inputs: [GroupKey: (any TaskRunner, [RunnerInput])] = [:]
         var outcomes: [GroupKey: GroupOutcome] = [:]
         for (key, indices) in groups {
             let definition = items[indices[0]].definition!
+            let zones = indices.map { timeZone(of: items[$0].enrollment, definition: definition.definition) }
+            for (i, zone) in zip(indices, zones) { if let note = zone.note { zoneNotes[items[i].enrollment.id] = note } }
             guard let step = definition.step(key.step) else {
                 outcomes[key] = .failure("step '\(key.step)' does not exist in version \(key.version)")
                 continue
@@ -170,10 +174,9 @@ struct BatchRun {
             var answered: [UUID: RunnerResult] = [:]
             // The step's own window, else the sequence's quiet hours for a step that sends messages.
             let window = step.window ?? (runner.sendsMessages ? definition.definition.sendWindow : nil)
-            for i in indices {
+            for (i, zone) in zip(indices, zones.map(\.zone)) {
                 let e = items[i].enrollment
                 if let window {
-                    let zone = timeZone(of: e, definition: definition.definition).zone
                     let opening = window.nextOpening(atOrAfter: now, in: zone)
                     if opening != now {
                         answered[e.id] = RunnerResult(
@@ -190,7 +193,7 @@ struct BatchRun {
                         id: e.id, subject: e.subject, sequence: e.sequenceName, version: e.sequenceVersion, step: step,
                         config: config, context: e.context, now: now, stepEnteredAt: e.stepEnteredAt,
                         attempt: e.attempts + 1, visit: e.visit,
-                        timeZone: timeZone(of: e, definition: definition.definition).zone))
+                        timeZone: zone))
                 } catch {
                     answered[e.id] = RunnerResult(id: e.id, action: .fail("config template failed to render: \(error)"))
                 }
@@ -242,7 +245,7 @@ struct BatchRun {
                 outcomes[key] = outcome
             }
         }
-        return outcomes
+        return (outcomes, zoneNotes)
     }
 
     /// The enrollment's zone: the first of ``Sequencer/Configuration/timeZoneKeys`` present in its

@@ -96,3 +96,27 @@ public struct FunnelStatistics: Sendable, Hashable {
         return min(1, Double(figures(for: step).reached) / Double(enrolled))
     }
 }
+
+/// What one history event adds to a funnel's running totals: the one rule both stores count by.
+package struct FunnelEntry: Sendable, Hashable {
+    /// The step entered; `nil` past the last step.
+    package var step: String?
+    /// Enrolled and migrated events also enter the version (``FunnelStatistics/enrolled``).
+    package var entersVersion: Bool
+    /// A goal met (``FunnelStatistics/goalsReached``).
+    package var isGoal: Bool
+}
+
+extension HistoryEvent {
+    /// What this event counts in a funnel; `nil` for events that enter no step. Enrolled,
+    /// advanced, altAdvanced, goalReached, moved and migrated events enter their target step.
+    package var funnelEntry: FunnelEntry? {
+        switch kind {
+        case .enrolled, .advanced, .altAdvanced, .goalReached, .moved, .migrated:
+            FunnelEntry(step: toStep == Step.end ? nil : toStep, entersVersion: kind == .enrolled || kind == .migrated,
+                        isGoal: kind == .goalReached)
+        default:
+            nil
+        }
+    }
+}

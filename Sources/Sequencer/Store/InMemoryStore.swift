@@ -45,18 +45,14 @@ public final class InMemoryStore: SequenceStore {
         }
 
         /// Counts an event the store wrote for `enrollment` (as it is after the write) in the
-        /// funnel's totals, the rule the PostgreSQL store applies: an event that enters a step is
-        /// one entry of its target; enrolled and migrated ones also enter the version; a goal
-        /// reached is also a goal.
+        /// funnel's totals (``HistoryEvent/funnelEntry``, as the PostgreSQL store counts).
         mutating func count(_ event: HistoryEvent, of enrollment: Enrollment) {
-            let entering: Set<HistoryEvent.Kind> = [.enrolled, .advanced, .altAdvanced, .goalReached, .moved, .migrated]
-            guard entering.contains(event.kind) else { return }
-            let target = event.toStep == Step.end ? nil : event.toStep
-            let step = FunnelKey(sequence: enrollment.sequenceName, version: enrollment.sequenceVersion, step: target)
+            guard let entry = event.funnelEntry else { return }
+            let step = FunnelKey(sequence: enrollment.sequenceName, version: enrollment.sequenceVersion, step: entry.step)
             reached[step, default: 0] += 1
             let version = FunnelKey(sequence: enrollment.sequenceName, version: enrollment.sequenceVersion, step: nil)
-            if event.kind == .goalReached { goals[version, default: 0] += 1 }
-            if event.kind == .enrolled || event.kind == .migrated { enrolled[version, default: 0] += 1 }
+            if entry.isGoal { goals[version, default: 0] += 1 }
+            if entry.entersVersion { enrolled[version, default: 0] += 1 }
         }
     }
 
