@@ -41,9 +41,11 @@ extension PostgresStore {
            psql.serverInfo?[.constraintName] == "enrollments_unique_subject"
         {
             // unique_violation of the one-per-subject index (a reject-policy enroll, or a retry).
+            // The server's detail names the sequence and the subject: "Key (sequence_name, subject)=(…) already exists."
+            let detail = psql.serverInfo?[.detail].map { " (\($0))" } ?? ""
             return SequencerError(.alreadyEnrolled,
                                   "\(operation) failed: the subject already has an active or paused enrollment in a "
-                                  + "sequence that allows one per subject", field: "subject", underlying: error)
+                                  + "sequence that allows one per subject\(detail)", field: "subject", underlying: error)
         }
         return SequencerError(.storeFailure, "\(operation) failed: \(reason)", underlying: error)
     }

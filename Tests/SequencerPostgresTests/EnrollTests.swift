@@ -224,6 +224,19 @@ struct UniqueSubjectTests {
                     #expect(try await sequencer.enrollment(id).status == .active)
                 }
             }
+            // A rejected enroll names the sequence and the subject.
+            var reject = Self.definition
+            reject.name = "exclusive-reject"
+            reject.uniqueSubject = .reject
+            try await sequencer.register(reject)
+            try await sequencer.enroll("held", in: "exclusive-reject", now: t0)
+            await #expect {
+                try await sequencer.enroll("held", in: "exclusive-reject", now: t0)
+            } throws: { error in
+                let error = error as! SequencerError
+                return error.code == .alreadyEnrolled && error.field == "subject"
+                    && error.message.contains("(exclusive-reject, held)")
+            }
         }
     }
 }
