@@ -9,6 +9,7 @@ extension PostgresStore {
         let migrations: String
         let funnelCounters: String
         let funnelDeltas: String
+        let schedules: String
         /// The `LISTEN`/`NOTIFY` channel on which statements that make an enrollment due now tell
         /// running services: `<schema>_due`, cut to PostgreSQL's 63-byte identifiers.
         let channel: String
@@ -23,6 +24,7 @@ extension PostgresStore {
             migrations = "\"\(schema)\".schema_migrations"
             funnelCounters = "\"\(schema)\".funnel_counters"
             funnelDeltas = "\"\(schema)\".funnel_deltas"
+            schedules = "\"\(schema)\".schedules"
         }
     }
 }

@@ -23,6 +23,7 @@ extension Sequencer {
         let clock = ContinuousClock()
         let start = clock.now
         var report = TickReport()
+        report.schedules = await fireSchedulesIfDue(now: now)
         try await observability.withSpan("sequencer.tick") { span in
             for _ in 0..<configuration.maxBatchesPerTick {
                 guard !Task.isCancelled, shouldContinue() else { break }

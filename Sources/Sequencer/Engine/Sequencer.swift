@@ -30,6 +30,8 @@ public final class Sequencer: Sendable {
     private let definitions = Mutex<[DefinitionKey: PreparedDefinition]>([:])
     /// When this process last folded the store's funnel counters (``Configuration/statisticsFoldInterval``).
     let lastFold = Mutex<ContinuousClock.Instant?>(nil)
+    /// The tick time at which this process last fired schedules (``Configuration/firesSchedules``).
+    let lastScheduleCheck = Mutex<Date?>(nil)
 
     struct DefinitionKey: Hashable { let name: String; let version: Int }
 

@@ -32,6 +32,8 @@ public struct TickReport: Sendable, Hashable, CustomStringConvertible {
     public var moreDue = false
     /// Claim-process-commit rounds.
     public var batches = 0
+    /// What the tick's schedule firing did (``Sequencer/fireSchedules(now:)``).
+    public var schedules = ScheduleReport()
     /// Wall time of the tick.
     public var elapsed: Duration = .zero
 
@@ -41,7 +43,7 @@ public struct TickReport: Sendable, Hashable, CustomStringConvertible {
         "claimed=\(claimed) steps=\(steps) advanced=\(advanced) altAdvanced=\(altAdvanced) jumped=\(jumped) "
             + "goals=\(goalsReached) waiting=\(waiting) retried=\(retried) completed=\(completed) failed=\(failed) "
             + "budgetExhausted=\(budgetExhausted) fencedOut=\(fencedOut) released=\(released) batches=\(batches) "
-            + "elapsed=\(elapsed)"
+            + "scheduled=\(schedules.enrolled) scheduleSkips=\(schedules.skipped) elapsed=\(elapsed)"
     }
 
     /// Adds another report's counts to this one (`elapsed` is left alone), to total many ticks.
@@ -60,6 +62,9 @@ public struct TickReport: Sendable, Hashable, CustomStringConvertible {
         fencedOut += other.fencedOut
         released += other.released
         batches += other.batches
+        schedules.fired += other.schedules.fired
+        schedules.enrolled += other.schedules.enrolled
+        schedules.skipped += other.schedules.skipped
         moreDue = other.moreDue
     }
 }

@@ -65,6 +65,8 @@ public final class InMemoryStore: SequenceStore {
     private let state = Mutex(State())
     private let signals = InMemoryWakeUps()
     private let pruning = Mutex(false)
+    /// Schedules, and the names a fire is working on (see InMemoryStore+Schedules.swift).
+    let scheduleTable = Mutex(ScheduleTable())
 
     public init() {}
 

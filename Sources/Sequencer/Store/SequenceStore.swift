@@ -102,6 +102,34 @@ public protocol SequenceStore: EnrollmentWriter {
     /// Safe from many processes at once (one folds, the others return at once). Returns how many
     /// delta rows were folded; stores with nothing to fold return 0.
     func foldStatistics() async throws -> Int
+
+    // MARK: Schedules (see ScheduleStore.swift; the defaults keep none)
+
+    /// Every stored schedule, by name.
+    func schedules() async throws -> [ScheduleState]
+
+    /// One stored schedule, or `nil`.
+    func schedule(named name: String) async throws -> ScheduleState?
+
+    /// Reads a schedule (`nil` when there is none), hands it to `change`, and stores what
+    /// `change` returns (`nil` deletes it), atomically: no fire or other change of that schedule
+    /// comes between the read and the write. Returns what was stored.
+    func modifySchedule(named name: String, _ change: @Sendable (ScheduleState?) throws -> ScheduleState?) async throws
+        -> ScheduleState?
+
+    /// Fires the enabled schedules due at `now`, at most `limit` of them, each exactly once
+    /// however many processes call this at once: each due schedule no other caller holds is
+    /// locked (a database store: `FOR UPDATE SKIP LOCKED`), handed to `plan` with the enrollment
+    /// its last fire created (`nil` when none, or pruned), and what `plan` returns is written in
+    /// one transaction: its enrollments created (under their idempotency keys) and the schedule's
+    /// new state. When creating the enrollments fails with an error about the request (not a
+    /// store failure), the schedule's state from ``ScheduleFiring/refused(_:)`` is written
+    /// instead. `plan` reads through the writer it is given (the transaction's connection).
+    /// Returns the firings as written, with ``ScheduleFiring/results``.
+    func fireSchedules(
+        now: Date, limit: Int,
+        plan: @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
+    ) async throws -> [ScheduleFiring]
 }
 
 extension SequenceStore {
