@@ -158,6 +158,14 @@ func Sources_Sequencer_Runners_TypedTaskRunner_swift_10() async throws {
     }
 }
 
+// Sources/Sequencer/Schedules/Schedule.swift:6
+func Sources_Sequencer_Schedules_Schedule_swift_6() async throws {
+    try await sequencer.schedule(Schedule(
+        name: "weekly-report", recurrence: try Recurrence("0 9 * * 1"),
+        timeZone: TimeZone(identifier: "Europe/Paris")!, sequence: "report",
+        subject: "report-{{date}}", exclusive: true))
+}
+
 // Sources/Sequencer/Service/SequencerService.swift:9
 func Sources_Sequencer_Service_SequencerService_swift_9() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
