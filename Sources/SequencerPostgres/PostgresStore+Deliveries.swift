@@ -12,31 +12,119 @@ import PostgresNIO
 ///
 /// Each call is one statement over the `deliveries` table, keyed by `(enrollment_id, step_id, visit)`.
 extension PostgresStore: DeliveryLedger {
-    /// Reserves keys in one statement; see ``DeliveryLedger/reserve(_:channel:now:staleAfter:)``.
+    /// Reserves keys; see ``DeliveryLedger/reserve(_:channel:now:staleAfter:)``.
     ///
-    /// New keys, failed ones and stale `pending` ones are taken (`INSERT … ON CONFLICT DO UPDATE
-    /// WHERE …`); the others are reported from the rows as they were before the statement. A key
-    /// another transaction is inserting right now waits for it, then reads as in flight.
-    public func reserve(_ keys: [DeliveryKey], channel: String, now: Date, staleAfter: Duration) async throws
+    /// Without limits, one statement: new keys, failed ones and stale `pending` ones are taken
+    /// (`INSERT … ON CONFLICT DO UPDATE WHERE …`); the others are reported from the rows as they
+    /// were before the statement. A key another transaction is inserting right now waits for it,
+    /// then reads as in flight. With limits (a frequency cap), one transaction: a transaction-scoped
+    /// advisory lock per capped subject and channel (taken in sorted order), one query counting
+    /// each limit's window through `deliveries_by_subject` and reading the keys' rows, then that
+    /// statement for the keys still within their limits; the locks end with the transaction, after
+    /// the reservations are visible to the next caller.
+    public func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
         -> [DeliveryKey: DeliveryReservation]
     {
         var seen = Set<DeliveryKey>()
-        let distinct = keys.filter { seen.insert($0).inserted }
+        let distinct = requests.filter { seen.insert($0.key).inserted }
         guard !distinct.isEmpty else { return [:] }
+        return try await withStoreErrors("reserve \(distinct.count) deliveries") {
+            guard distinct.contains(where: { !$0.limits.isEmpty }) else {
+                return try await client.withConnection { connection in
+                    try await reserveStatement(distinct, channel: channel, now: now, staleAfter: staleAfter, on: connection)
+                }
+            }
+            return try await client.withTransaction(logger: logger) { connection in
+                try await reserveWithinLimits(distinct, channel: channel, now: now, staleAfter: staleAfter, on: connection)
+            }
+        }
+    }
+
+    private func reserveWithinLimits(
+        _ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration, on connection: PostgresConnection
+    ) async throws -> [DeliveryKey: DeliveryReservation] {
+        let capped = requests.filter { !$0.limits.isEmpty }
+        let subjects = Set(capped.map(\.subject)).sorted()
+        let lockPrefix = "sequencer.cap:\(configuration.schema):\(channel):"
+        try await connection.query("""
+            SELECT count(pg_advisory_xact_lock(hashtextextended(\(lockPrefix) || s, 0))) FROM unnest(\(SQLArray.texts(subjects))) AS s
+            """, logger: logger)
+        // One row per (request, limit): the subject's other live sends on the channel in that window.
+        let rows = capped.flatMap { request in request.limits.map { (request, $0) } }
+        let counts = try await connection.query("""
+            SELECT (SELECT count(*) FROM \(unescaped: tables.deliveries) AS d
+                    WHERE d.subject = l.subject AND d.channel = \(channel) AND d.status <> 'failed'
+                      AND d.updated_at >= l.from_at AND d.updated_at < l.until_at
+                      AND NOT (d.enrollment_id = l.enrollment_id AND d.step_id = l.step_id AND d.visit = l.visit)),
+                   k.status, k.updated_at
+            FROM unnest(\(SQLArray.texts(rows.map(\.0.subject))), \(SQLArray.timestamps(rows.map(\.1.from))),
+                        \(SQLArray.timestamps(rows.map(\.1.until))), \(SQLArray.uuids(rows.map(\.0.key.enrollmentID))),
+                        \(SQLArray.texts(rows.map(\.0.key.step))), \(SQLArray.int64s(rows.map { Int64($0.0.key.visit) })))
+                WITH ORDINALITY AS l(subject, from_at, until_at, enrollment_id, step_id, visit, ord)
+            LEFT JOIN \(unescaped: tables.deliveries) AS k
+                ON k.enrollment_id = l.enrollment_id AND k.step_id = l.step_id AND k.visit = l.visit
+            ORDER BY l.ord
+            """, logger: logger).collect()
+        var index = 0
+        var added: [String: [Date]] = [:]   // sends this call reserves, by subject
+        var limited: [DeliveryKey: DeliveryReservation] = [:]
+        var allowed: [DeliveryRequest] = []
+        let staleBefore = now.addingTimeInterval(-staleAfter.timeInterval)
+        for request in requests {
+            guard !request.limits.isEmpty else {
+                allowed.append(request)
+                continue
+            }
+            var full: [SendLimit] = []
+            var answeredByRow = false
+            for limit in request.limits {
+                let (count, status, updatedAt) = try counts[index].decode((Int, String?, SQLTimestamp?).self)
+                index += 1
+                // A sent key, or one in flight, is answered by the reservation statement as it is.
+                if status == "sent" || (status == "pending" && (updatedAt?.date ?? now) > staleBefore) { answeredByRow = true }
+                let mine = added[request.subject, default: []].filter { $0 >= limit.from && $0 < limit.until }.count
+                if count + mine >= limit.maximum { full.append(limit) }
+            }
+            if answeredByRow || full.isEmpty {
+                allowed.append(request)
+                if !answeredByRow { added[request.subject, default: []].append(now) }
+            } else {
+                let last = full.max { $0.until < $1.until }!
+                limited[request.key] = .limited(until: last.until, limit: last)
+            }
+        }
+        var result = limited
+        if !allowed.isEmpty {
+            for (key, reservation) in try await reserveStatement(allowed, channel: channel, now: now, staleAfter: staleAfter,
+                                                                 on: connection) {
+                result[key] = reservation
+            }
+        }
+        return result
+    }
+
+    /// The reservation statement (see ``reserve(_:channel:now:staleAfter:)``) for distinct keys.
+    private func reserveStatement(
+        _ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration, on connection: PostgresConnection
+    ) async throws -> [DeliveryKey: DeliveryReservation] {
+        let keys = requests.map(\.key)
         let query: PostgresQuery = """
             WITH k AS (
-                SELECT * FROM unnest(\(SQLArray.uuids(distinct.map(\.enrollmentID))),
-                                     \(SQLArray.texts(distinct.map(\.step))),
-                                     \(SQLArray.int64s(distinct.map { Int64($0.visit) })))
-                    AS k(enrollment_id, step_id, visit)
+                SELECT * FROM unnest(\(SQLArray.uuids(keys.map(\.enrollmentID))),
+                                     \(SQLArray.texts(keys.map(\.step))),
+                                     \(SQLArray.int64s(keys.map { Int64($0.visit) })),
+                                     \(SQLArray.texts(requests.map(\.subject))))
+                    AS k(enrollment_id, step_id, visit, subject)
             ),
             won AS (
                 INSERT INTO \(unescaped: tables.deliveries) AS d
-                    (enrollment_id, step_id, visit, status, attempts, created_at, updated_at)
-                SELECT enrollment_id, step_id, visit, 'pending', 1, \(SQLTimestamp(now)), \(SQLTimestamp(now)) FROM k
+                    (enrollment_id, step_id, visit, status, attempts, created_at, updated_at, subject, channel)
+                SELECT enrollment_id, step_id, visit, 'pending', 1, \(SQLTimestamp(now)), \(SQLTimestamp(now)), subject, \(channel)
+                FROM k
                 ORDER BY enrollment_id, step_id, visit
                 ON CONFLICT (enrollment_id, step_id, visit) DO UPDATE
-                    SET status = 'pending', attempts = d.attempts + 1, updated_at = EXCLUDED.updated_at, last_error = NULL
+                    SET status = 'pending', attempts = d.attempts + 1, updated_at = EXCLUDED.updated_at, last_error = NULL,
+                        subject = EXCLUDED.subject, channel = EXCLUDED.channel
                     WHERE d.status = 'failed'
                        OR (d.status = 'pending'
                            AND d.updated_at <= EXCLUDED.updated_at - \(staleAfter.timeInterval) * interval '1 second')
@@ -47,22 +135,20 @@ extension PostgresStore: DeliveryLedger {
             FROM k LEFT JOIN won AS w USING (enrollment_id, step_id, visit)
                    LEFT JOIN \(unescaped: tables.deliveries) AS d USING (enrollment_id, step_id, visit)
             """
-        return try await withStoreErrors("reserve \(distinct.count) deliveries") {
-            var result: [DeliveryKey: DeliveryReservation] = [:]
-            for try await row in try await client.query(query, logger: logger) {
-                let (id, step, visit, reserved, status, providerID, reservedAt) = try row.decode(
-                    (UUID, String, Int64, Bool, String?, String?, SQLTimestamp?).self)
-                let key = DeliveryKey(enrollmentID: id, step: step, visit: Int(visit))
-                if reserved {
-                    result[key] = .send
-                } else if status == "sent" {
-                    result[key] = .alreadySent(providerID: providerID)
-                } else {
-                    result[key] = .inFlight(since: reservedAt?.date ?? now)
-                }
+        var result: [DeliveryKey: DeliveryReservation] = [:]
+        for try await row in try await connection.query(query, logger: logger) {
+            let (id, step, visit, reserved, status, providerID, reservedAt) = try row.decode(
+                (UUID, String, Int64, Bool, String?, String?, SQLTimestamp?).self)
+            let key = DeliveryKey(enrollmentID: id, step: step, visit: Int(visit))
+            if reserved {
+                result[key] = .send
+            } else if status == "sent" {
+                result[key] = .alreadySent(providerID: providerID)
+            } else {
+                result[key] = .inFlight(since: reservedAt?.date ?? now)
             }
-            return result
         }
+        return result
     }
 
     /// Records accepted sends in one statement; see ``DeliveryLedger/markSent(_:now:)``.

@@ -25,6 +25,8 @@ public enum LedgerConformance {
         Check(name: "a failed key can be reserved again", body: failedFrees),
         Check(name: "a stale reservation is taken over", body: staleTakenOver),
         Check(name: "a late failure never overwrites a recorded send", body: lateFailure),
+        Check(name: "sends over a frequency limit are refused until the window ends, counted per subject and channel",
+              body: frequencyLimits),
     ]
 
     static func keys(_ n: Int, visit: Int = 1) -> [DeliveryKey] {
@@ -76,5 +78,43 @@ public enum LedgerConformance {
         try await ledger.markFailed([k[0]: "timeout"], now: t0.addingTimeInterval(5))
         let after = try await ledger.reserve(k, channel: "email", now: t0.addingTimeInterval(600), staleAfter: .seconds(300))
         try expect(after[k[0]] == .alreadySent(providerID: "id-9"), "the send stands, got \(String(describing: after[k[0]]))")
+    }
+
+    static func frequencyLimits(_ ledger: any DeliveryLedger) async throws {
+        let subject = "capped \u{1F600} '; --"
+        let day = SendLimit(maximum: 2, period: "day", from: t0, until: t0.addingTimeInterval(86_400))
+        let week = SendLimit(maximum: 3, period: "week", from: t0.addingTimeInterval(-86_400),
+                             until: t0.addingTimeInterval(6 * 86_400))
+        let k = keys(8)
+        func request(_ key: DeliveryKey, _ limits: [SendLimit], subject: String = subject) -> DeliveryRequest {
+            DeliveryRequest(key: key, subject: subject, limits: limits)
+        }
+        let stale = Duration.seconds(300)
+        let first = try await ledger.reserve([request(k[0], [day, week]), request(k[1], [day, week]), request(k[2], [day, week])],
+                                             channel: "email", now: t0, staleAfter: stale)
+        try expect(first[k[0]] == .send && first[k[1]] == .send, "two within the day's limit: \(first)")
+        try expect(first[k[2]] == .limited(until: day.until, limit: day), "the third waits for the next day: \(first)")
+        try expect(try await ledger.reserve([request(k[3], [day, week])], channel: "sms", now: t0, staleAfter: stale)[k[3]] == .send,
+                   "another channel is counted apart")
+        try expect(try await ledger.reserve([request(k[7], [day, week], subject: "someone else")], channel: "email", now: t0,
+                                            staleAfter: stale)[k[7]] == .send, "another subject is counted apart")
+        try await ledger.markSent([k[0]: "id-0"], now: t0.addingTimeInterval(1))
+        try await ledger.markFailed([k[1]: "550 no such user"], now: t0.addingTimeInterval(1))
+        let afterFailure = try await ledger.reserve([request(k[2], [day, week])], channel: "email", now: t0.addingTimeInterval(2),
+                                                    staleAfter: stale)
+        try expect(afterFailure[k[2]] == .send, "a failed send does not count: \(afterFailure)")
+        try await ledger.markSent([k[2]: "id-2"], now: t0.addingTimeInterval(3))
+        // The next day: a new day window, but the week holds k0, k2 and then k5: the fourth is refused until Monday.
+        let nextDay = SendLimit(maximum: 2, period: "day", from: day.until, until: day.until.addingTimeInterval(86_400))
+        let tuesday = day.until.addingTimeInterval(10)
+        try expect(try await ledger.reserve([request(k[5], [nextDay, week])], channel: "email", now: tuesday,
+                                            staleAfter: stale)[k[5]] == .send, "a new day, the week not full")
+        let fourth = try await ledger.reserve([request(k[4], [nextDay, week])], channel: "email", now: tuesday.addingTimeInterval(1),
+                                              staleAfter: stale)
+        try expect(fourth[k[4]] == .limited(until: week.until, limit: week), "the week is full: \(fourth)")
+        let sentAgain = try await ledger.reserve([request(k[0], [nextDay, week])], channel: "email", now: tuesday, staleAfter: stale)
+        try expect(sentAgain[k[0]] == .alreadySent(providerID: "id-0"), "a sent key answers as sent, over the cap or not")
+        try expect(try await ledger.reserve([request(k[6], [])], channel: "email", now: tuesday, staleAfter: stale)[k[6]] == .send,
+                   "a request without limits is not capped")
     }
 }

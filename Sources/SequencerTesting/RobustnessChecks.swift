@@ -368,10 +368,10 @@ public enum RobustnessChecks {
             self.freezeAt = freezeAt
             self.store = store
         }
-        func reserve(_ keys: [DeliveryKey], channel: String, now: Date, staleAfter: Duration) async throws
+        func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
             -> [DeliveryKey: DeliveryReservation]
         {
-            try await inner.reserve(keys, channel: channel, now: now, staleAfter: staleAfter)
+            try await inner.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
         }
         func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws {
             let call = calls.withLock { $0 += 1; return $0 }

@@ -7,6 +7,8 @@ struct DeliveryDispatch: Sendable {
     let channel: String
     let ledger: any DeliveryLedger
     let staleAfter: Duration
+    /// The runner's cap on sends per subject (``FrequencyCap``), or `nil`.
+    let frequencyCap: FrequencyCap?
     let logger: Logger
 
     /// Runs the batch; one result per input, in order. `build` makes an input's message from its
@@ -23,17 +25,26 @@ struct DeliveryDispatch: Sendable {
     ) async throws -> [RunnerResult] {
         var results: [UUID: RunnerResult] = [:]
         var candidates: [(input: RunnerInput, key: DeliveryKey, message: Message)] = []
+        var requests: [DeliveryRequest] = []
+        var skipOverCap = Set<UUID>()
         for input in batch {
             do throws(SequencerError) {
-                candidates.append((input, input.visitKey, try build(input)))
+                let message = try build(input)
+                var limits: [SendLimit] = []
+                if let frequencyCap {
+                    let policy = try FrequencyCapPolicy.read(input.config, site: ConfigReader.Site(input))
+                    if policy != .ignore { limits = frequencyCap.limits(at: input.now, in: input.timeZone) }
+                    if policy == .skip { skipOverCap.insert(input.id) }
+                }
+                candidates.append((input, input.visitKey, message))
+                requests.append(DeliveryRequest(key: input.visitKey, subject: input.subject, limits: limits))
             } catch {
                 results[input.id] = input.result(.fail(error.description))
             }
         }
         guard let now = candidates.first?.input.now else { return batch.map { results[$0.id]! } }
 
-        let reservations = try await ledger.reserve(candidates.map(\.key), channel: channel, now: now,
-                                                    staleAfter: staleAfter)
+        let reservations = try await ledger.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
         var toSend: [(input: RunnerInput, key: DeliveryKey, message: Message)] = []
         for candidate in candidates {
             let input = candidate.input
@@ -50,6 +61,15 @@ struct DeliveryDispatch: Sendable {
                     .noop(until: stale),
                     message: "a send of this visit started at \(ConfigReader.format(since)) has not reported back; "
                         + "looking again at \(ConfigReader.format(stale))")
+            case .limited(let until, let limit)?:
+                let cap = "frequency cap: \(channel) to this subject at most \(limit.maximum) a \(limit.period) "
+                    + "(\(input.timeZone.identifier)), reached"
+                if skipOverCap.contains(input.id) {
+                    results[input.id] = input.result(.next, message: "not sent: \(cap) (frequencyCap: skip)")
+                } else {
+                    results[input.id] = input.result(
+                        .noop(until: until), message: "\(cap); waits until \(ConfigReader.format(until))")
+                }
             case nil:
                 results[input.id] = input.result(.retry("the delivery ledger returned no reservation for \(candidate.key)"))
             }

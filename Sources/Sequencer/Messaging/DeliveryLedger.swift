@@ -70,7 +70,14 @@ public protocol DeliveryLedger: Sendable {
     ///   - channel: `"email"` or `"sms"` (kept for reporting; keys are unique across channels).
     ///   - now: the tick's time, ``RunnerInput/now``.
     ///   - staleAfter: a `pending` reservation older than this is taken over (its sender is presumed dead).
-    func reserve(_ keys: [DeliveryKey], channel: String, now: Date, staleAfter: Duration) async throws
+    ///
+    /// A request with ``DeliveryRequest/limits`` is reserved only while the subject's sends on
+    /// the channel within each limit's window (recorded sends and live or stale reservations of
+    /// other keys, not failed ones, plus those this call reserved before it) stay below its
+    /// maximum; otherwise it comes back ``DeliveryReservation/limited(until:limit:)``. The check
+    /// and the reservation must be atomic per subject and channel (the PostgreSQL ledger takes a
+    /// transaction-scoped advisory lock on each), so concurrent callers cannot together exceed it.
+    func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
         -> [DeliveryKey: DeliveryReservation]
 
     /// Records sends the provider accepted, with the provider's id for each (if it gave one).
@@ -87,6 +94,31 @@ public protocol DeliveryLedger: Sendable {
 /// description (`"<enrollment>/<step>/<visit>"`) is the idempotency key HTTP transports send.
 public typealias DeliveryKey = VisitKey
 
+extension DeliveryLedger {
+    /// Reserves keys with no subject and no limits (see ``reserve(_:channel:now:staleAfter:)``).
+    public func reserve(_ keys: [DeliveryKey], channel: String, now: Date, staleAfter: Duration) async throws
+        -> [DeliveryKey: DeliveryReservation]
+    {
+        try await reserve(keys.map { DeliveryRequest(key: $0, subject: "") }, channel: channel, now: now,
+                          staleAfter: staleAfter)
+    }
+}
+
+/// One send to reserve: its key, the subject it goes to (sends are counted per subject and
+/// channel), and the frequency limits it must stay within (``FrequencyCap/limits(at:in:)``).
+public struct DeliveryRequest: Sendable, Hashable {
+    public var key: DeliveryKey
+    public var subject: String
+    /// Empty when no cap applies.
+    public var limits: [SendLimit]
+
+    public init(key: DeliveryKey, subject: String, limits: [SendLimit] = []) {
+        self.key = key
+        self.subject = subject
+        self.limits = limits
+    }
+}
+
 /// What ``DeliveryLedger/reserve(_:channel:now:staleAfter:)`` decided for one key.
 public enum DeliveryReservation: Sendable, Hashable {
     /// Reserved for this caller: send now. The key was new, its last send failed, or its
@@ -97,4 +129,8 @@ public enum DeliveryReservation: Sendable, Hashable {
     /// Another caller reserved it at `since` and has not reported back; it becomes stale at
     /// `since + staleAfter`.
     case inFlight(since: Date)
+    /// Not reserved: the subject already has `limit.maximum` sends in `limit`'s window; a send
+    /// is allowed again at `until`, when that window ends (of several full windows, the one that
+    /// ends last).
+    case limited(until: Date, limit: SendLimit)
 }

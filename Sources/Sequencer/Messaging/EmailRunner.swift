@@ -55,10 +55,16 @@ public struct EmailRunner: TaskRunner {
     /// send of the same visit. Keep it above the longest a batch can take to send, and above the
     /// lease duration. Default 5 minutes.
     public let inFlightTimeout: Duration
+    /// How many messages of this runner's channel a subject may receive per day and per week,
+    /// across every sequence (see ``FrequencyCap``); `nil` for no cap. A step's config may say
+    /// `"frequencyCap": "wait"` (the default), `"skip"` or `"ignore"`.
+    public let frequencyCap: FrequencyCap?
     private let logger: Logger
 
     /// The config keys this runner reads.
-    public var configKeys: [String]? { ["from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers"] }
+    public var configKeys: [String]? {
+        ["from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers", "frequencyCap"]
+    }
 
     /// Creates the runner.
     ///
@@ -69,23 +75,26 @@ public struct EmailRunner: TaskRunner {
     ///     durable store's ledger in production.
     ///   - defaultFrom: the sender when a step's config has no `from`.
     ///   - inFlightTimeout: see ``inFlightTimeout``.
+    ///   - frequencyCap: see ``frequencyCap``.
     ///   - logger: `.debug` per message, `.warning` when the ledger cannot record an outcome.
     public init(
         name: String = "Email", transport: any EmailTransport, ledger: any DeliveryLedger = InMemoryDeliveryLedger(),
         defaultFrom: EmailAddress? = nil, inFlightTimeout: Duration = .seconds(300),
-        logger: Logger = Logger(label: "sequencer.email")
+        frequencyCap: FrequencyCap? = nil, logger: Logger = Logger(label: "sequencer.email")
     ) {
         self.name = name
         self.transport = transport
         self.ledger = ledger
         self.defaultFrom = defaultFrom
         self.inFlightTimeout = inFlightTimeout
+        self.frequencyCap = frequencyCap
         self.logger = logger
     }
 
     /// Builds every message, sends the valid ones in one transport call, and records each send.
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
-        let dispatch = DeliveryDispatch(channel: "email", ledger: ledger, staleAfter: inFlightTimeout, logger: logger)
+        let dispatch = DeliveryDispatch(channel: "email", ledger: ledger, staleAfter: inFlightTimeout,
+                                        frequencyCap: frequencyCap, logger: logger)
         return try await dispatch.run(batch, build: message(for:), send: { try await transport.send($0, reporting: $1) }, describe: { message in
             "email to " + message.to.map(\.address).joined(separator: ", ")
         })
@@ -93,7 +102,9 @@ public struct EmailRunner: TaskRunner {
 
     /// Checks keys, types and every literal address and header; templated values are checked when rendered.
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {
-        _ = try parse(step.config, site: ConfigReader.Site(step, in: definition))
+        let site = ConfigReader.Site(step, in: definition)
+        _ = try parse(step.config, site: site)
+        _ = try FrequencyCapPolicy.read(step.config, site: site)
     }
 
     /// The message for one input's rendered config.

@@ -21,6 +21,8 @@ public final class InMemoryDeliveryLedger: DeliveryLedger {
     public struct Record: Sendable, Hashable {
         /// `"email"` or `"sms"`.
         public var channel: String
+        /// The subject the message went to (frequency caps count per subject and channel).
+        public var subject: String = ""
         /// Where the send stands.
         public var status: Status
         /// How many times the key was reserved.
@@ -40,15 +42,17 @@ public final class InMemoryDeliveryLedger: DeliveryLedger {
     /// Creates an empty ledger.
     public init() {}
 
-    /// Reserves keys; see ``DeliveryLedger/reserve(_:channel:now:staleAfter:)``.
-    public func reserve(_ keys: [DeliveryKey], channel: String, now: Date, staleAfter: Duration) async throws
+    /// Reserves keys, within their limits; see ``DeliveryLedger/reserve(_:channel:now:staleAfter:)``.
+    public func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
         -> [DeliveryKey: DeliveryReservation]
     {
         let staleBefore = now.addingTimeInterval(-staleAfter.timeInterval)
         return records.withLock { records in
             var result: [DeliveryKey: DeliveryReservation] = [:]
-            for key in keys where result[key] == nil {
-                if var record = records[key] {
+            for request in requests where result[request.key] == nil {
+                let key = request.key
+                var attempts = 1
+                if let record = records[key] {
                     switch record.status {
                     case .sent:
                         result[key] = .alreadySent(providerID: record.providerID)
@@ -57,18 +61,38 @@ public final class InMemoryDeliveryLedger: DeliveryLedger {
                         result[key] = .inFlight(since: record.reservedAt)
                         continue
                     case .pending, .failed:
-                        record.status = .pending
-                        record.attempts += 1
-                        record.reservedAt = now
-                        records[key] = record
+                        attempts = record.attempts + 1
                     }
-                } else {
-                    records[key] = Record(channel: channel, status: .pending, attempts: 1, reservedAt: now)
                 }
+                if let limited = Self.limited(request, channel: channel, in: records) {
+                    result[key] = limited
+                    continue
+                }
+                var record = records[key] ?? Record(channel: channel, status: .pending, attempts: 0, reservedAt: now)
+                record.status = .pending
+                record.attempts = attempts
+                record.reservedAt = now
+                record.subject = request.subject
+                records[key] = record
                 result[key] = .send
             }
             return result
         }
+    }
+
+    /// The limit `request` would exceed, counting the subject's other sends on the channel.
+    private static func limited(_ request: DeliveryRequest, channel: String, in records: [DeliveryKey: Record])
+        -> DeliveryReservation?
+    {
+        guard !request.limits.isEmpty else { return nil }
+        let sends = records.filter { key, record in
+            key != request.key && record.subject == request.subject && record.channel == channel && record.status != .failed
+        }.map { $0.value.sentAt ?? $0.value.reservedAt }
+        let full = request.limits.filter { limit in
+            sends.filter { $0 >= limit.from && $0 < limit.until }.count >= limit.maximum
+        }
+        guard let last = full.max(by: { $0.until < $1.until }) else { return nil }
+        return .limited(until: last.until, limit: last)
     }
 
     /// Records accepted sends; see ``DeliveryLedger/markSent(_:now:)``.

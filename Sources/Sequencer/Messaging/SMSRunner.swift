@@ -32,10 +32,14 @@ public struct SMSRunner: TaskRunner {
     /// How long a reservation whose send never reported back blocks another send of the same visit.
     /// Default 5 minutes (see ``EmailRunner/inFlightTimeout``).
     public let inFlightTimeout: Duration
+    /// How many messages of this runner's channel a subject may receive per day and per week,
+    /// across every sequence (see ``FrequencyCap``); `nil` for no cap. A step's config may say
+    /// `"frequencyCap": "wait"` (the default), `"skip"` or `"ignore"`.
+    public let frequencyCap: FrequencyCap?
     private let logger: Logger
 
     /// The config keys this runner reads.
-    public var configKeys: [String]? { ["from", "to", "message"] }
+    public var configKeys: [String]? { ["from", "to", "message", "frequencyCap"] }
 
     /// Creates the runner.
     ///
@@ -45,23 +49,26 @@ public struct SMSRunner: TaskRunner {
     ///   - ledger: where sends are recorded; pass the durable store's ledger in production.
     ///   - defaultFrom: the sender when a step's config has no `from`; not validated until used.
     ///   - inFlightTimeout: see ``inFlightTimeout``.
+    ///   - frequencyCap: see ``frequencyCap``.
     ///   - logger: `.debug` per message, `.warning` when the ledger cannot record an outcome.
     public init(
         name: String = "SMS", transport: any SMSTransport, ledger: any DeliveryLedger = InMemoryDeliveryLedger(),
         defaultFrom: String? = nil, inFlightTimeout: Duration = .seconds(300),
-        logger: Logger = Logger(label: "sequencer.sms")
+        frequencyCap: FrequencyCap? = nil, logger: Logger = Logger(label: "sequencer.sms")
     ) {
         self.name = name
         self.transport = transport
         self.ledger = ledger
         self.defaultFrom = defaultFrom
         self.inFlightTimeout = inFlightTimeout
+        self.frequencyCap = frequencyCap
         self.logger = logger
     }
 
     /// Builds every message, sends the valid ones in one transport call, and records each send.
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
-        let dispatch = DeliveryDispatch(channel: "sms", ledger: ledger, staleAfter: inFlightTimeout, logger: logger)
+        let dispatch = DeliveryDispatch(channel: "sms", ledger: ledger, staleAfter: inFlightTimeout,
+                                        frequencyCap: frequencyCap, logger: logger)
         return try await dispatch.run(batch, build: message(for:), send: { try await transport.send($0, reporting: $1) }, describe: { message in
             "SMS to \(message.to)"
         })
@@ -69,7 +76,9 @@ public struct SMSRunner: TaskRunner {
 
     /// Checks keys, types and literal numbers; templated values are checked when rendered.
     public func validate(_ step: Step, in definition: SequenceDefinition) throws {
-        _ = try parse(step.config, site: ConfigReader.Site(step, in: definition))
+        let site = ConfigReader.Site(step, in: definition)
+        _ = try parse(step.config, site: site)
+        _ = try FrequencyCapPolicy.read(step.config, site: site)
     }
 
     /// The message for one input's rendered config.

@@ -101,6 +101,11 @@ func Sources_Sequencer_Messaging_EmailTransport_swift_11() async throws {
     }
 }
 
+// Sources/Sequencer/Messaging/FrequencyCap.swift:17
+func Sources_Sequencer_Messaging_FrequencyCap_swift_17() async throws {
+    EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
+}
+
 // Sources/Sequencer/Messaging/PhoneNumber.swift:7
 func Sources_Sequencer_Messaging_PhoneNumber_swift_7() async throws {
     try PhoneNumber("+44 20 7946 0958").e164   // "+442079460958"

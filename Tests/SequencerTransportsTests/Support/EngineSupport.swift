@@ -49,10 +49,10 @@ final class ForgetfulLedger: DeliveryLedger {
 
     func forgetNextSends() { forget.withLock { $0 = true } }
 
-    func reserve(_ keys: [DeliveryKey], channel: String, now: Date, staleAfter: Duration) async throws
+    func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
         -> [DeliveryKey: DeliveryReservation]
     {
-        try await inner.reserve(keys, channel: channel, now: now, staleAfter: staleAfter)
+        try await inner.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
     }
 
     func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws {
