@@ -27,6 +27,7 @@ public struct SequencerCommand: AsyncParsableCommand {
         subcommands: [
             Migrate.self, Definitions.self, Enroll.self, Inspect.self, List.self, Stats.self,
             Cancel.self, Pause.self, Resume.self, Retry.self, MigrateEnrollments.self, Tick.self, Run.self, Prune.self,
+            Schedules.self,
         ])
 
     public init() {}
@@ -125,7 +126,7 @@ extension AsyncParsableCommand {
     static func exitCode(for error: SequencerError) -> Int32 {
         switch error.code {
         case .notMigrated: 5
-        case .unknownEnrollment, .unknownSequence: 3
+        case .unknownEnrollment, .unknownSequence, .unknownSchedule: 3
         case .storeFailure, .schemaTooNew: 1
         default: 4
         }
@@ -137,6 +138,7 @@ extension AsyncParsableCommand {
         switch error.code {
         case .unknownEnrollment: text += "\n  find ids with `sequencer list`"
         case .unknownSequence: text += "\n  see what is registered with `sequencer definitions list`"
+        case .unknownSchedule: text += "\n  see the schedules with `sequencer schedules list`"
         default: break
         }
         return text

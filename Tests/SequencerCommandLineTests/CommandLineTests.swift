@@ -112,6 +112,31 @@ struct CommandLineTests {
         #expect(syntax.status == 4 && syntax.err.contains("line 3"), "\(syntax)")
     }
 
+    @Test func schedulesAreSavedListedShownPausedResumedAndDeleted() async throws {
+        let cli = try await CLI()
+        #expect(try await cli.run(["migrate"]).status == 0)
+        #expect(try await cli.run(["definitions", "register", try cli.file("drip.json", Self.drip)]).status == 0)
+        let schedule = try cli.file("weekly.json", """
+            {"name": "weekly", "recurrence": "0 9 * * MON", "timeZone": "Europe/Paris", "sequence": "drip",
+             "subject": "report-{{date}}", "exclusive": true}
+            """)
+        let saved = try await cli.json(["schedules", "save", schedule])
+        #expect(saved["schedule"]?["recurrence"] == "0 9 * * MON" && saved["nextFireAt"]?.stringValue != nil, "\(saved)")
+        let list = try await cli.run(["schedules"])
+        #expect(list.status == 0 && list.out.contains("weekly") && list.out.contains("Europe/Paris"), "\(list)")
+        let paused = try await cli.json(["schedules", "pause", "weekly"])
+        #expect(paused["schedule"]?["enabled"] == false)
+        let shown = try await cli.run(["schedules", "show", "weekly"])
+        #expect(shown.out.contains("enabled") && shown.out.contains("false"), "\(shown)")
+        #expect(try await cli.json(["schedules", "resume", "weekly"])["schedule"]?["enabled"] == true)
+        let bad = try await cli.run(["schedules", "save", try cli.file("bad.json", #"{"name": "x", "recurrence": "0 25 * * *", "sequence": "drip"}"#)])
+        #expect(bad.status == 4 && bad.err.contains("recurrence.hour") && bad.err.contains("outside 0–23"), "\(bad)")
+        let unknown = try await cli.run(["schedules", "show", "nope"])
+        #expect(unknown.status == 3 && unknown.err.contains("sequencer schedules list"), "\(unknown)")
+        #expect(try await cli.run(["schedules", "delete", "weekly"]).status == 0)
+        #expect(try await cli.run(["schedules", "delete", "weekly"]).status == 3)
+    }
+
     @Test func badURLsAndUnknownIdsSayWhatIsWrong() async throws {
         let cli = try await CLI()
         let scheme = try await cli.run(["list", "--database-url", "mysql://u:hunter2@localhost/x"], connect: false)

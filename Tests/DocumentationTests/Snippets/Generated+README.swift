@@ -38,8 +38,8 @@ func README_md_27() async throws {
     let report = try await sequencer.tick()      // call from your own timer, e.g. every second
 }
 
-// README.md:90
-func README_md_90() async throws {
+// README.md:91
+func README_md_91() async throws {
     let drip = SequenceDefinition(name: "trial-onboarding", version: 1, timeZone: "America/New_York") {
         Step(id: "welcome", runner: "Email", config: ["from": "hi@example.com", "to": ["{{email}}"],
                                                       "subject": "Welcome, {{name}}", "text": "…"])
@@ -53,8 +53,8 @@ func README_md_90() async throws {
     }
 }
 
-// README.md:109
-func README_md_109() async throws {
+// README.md:110
+func README_md_110() async throws {
     do {
         try await sequencer.register(drip)          // or: register(json: text)
     } catch let error as SequencerError {
@@ -62,8 +62,8 @@ func README_md_109() async throws {
     }
 }
 
-// README.md:124
-func README_md_124() async throws {
+// README.md:125
+func README_md_125() async throws {
     let id = try await sequencer.enroll("user-42", in: "trial-onboarding",
                                         context: ["email": "ada@example.com", "name": "Ada", "plan": "trial"],
                                         idempotencyKey: "signup-42")
@@ -71,13 +71,13 @@ func README_md_124() async throws {
                                          in: "trial-onboarding")                      // bulk, batched
 }
 
-// README.md:142
-func README_md_142() async throws {
+// README.md:143
+func README_md_143() async throws {
     let report = try await sequencer.tick()       // claims due enrollments, runs steps, commits
 }
 
-// README.md:152
-func README_md_152() async throws {
+// README.md:153
+func README_md_153() async throws {
     try await sequencer.updateContext(id, merging: ["plan": "pro"])   // goals are re-checked next tick
     try await sequencer.pause(id); try await sequencer.resume(id)
     try await sequencer.cancel(id)
@@ -89,8 +89,8 @@ func README_md_152() async throws {
     let byKey = try await sequencer.enrollment(sequence: "onboarding", idempotencyKey: "signup-42")
 }
 
-// README.md:176
-func README_md_176() async throws {
+// README.md:177
+func README_md_177() async throws {
     struct SlackRunner: TaskRunner {
         let name = "Slack"
         let client: SlackClient
@@ -105,8 +105,8 @@ func README_md_176() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [SlackRunner(client: slack)])
 }
 
-// README.md:214
-func README_md_214() async throws {
+// README.md:215
+func README_md_215() async throws {
     struct Webhook: TypedTaskRunner {
         struct Config: Decodable, Sendable { var url: String }
         let name = "Webhook"
@@ -117,8 +117,18 @@ func README_md_214() async throws {
     }
 }
 
-// README.md:399
-func README_md_399() async throws {
+// README.md:402
+func README_md_402() async throws {
+    try await sequencer.schedule(Schedule(
+        name: "weekly-report", recurrence: try Recurrence("0 9 * * MON"),
+        timeZone: TimeZone(identifier: "Europe/Paris")!, sequence: "report",
+        subject: "report-{{date}}", context: ["format": "pdf"], exclusive: true))
+    let all = try await sequencer.schedules()            // list; schedule(named:) reads one
+    try await sequencer.pauseSchedule("weekly-report")   // resumeSchedule, deleteSchedule
+}
+
+// README.md:453
+func README_md_453() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -132,8 +142,8 @@ func README_md_399() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:693
-func README_md_693() async throws {
+// README.md:747
+func README_md_747() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -152,8 +162,8 @@ func README_md_693() async throws {
     }
 }
 
-// README.md:746
-func README_md_746() async throws {
+// README.md:800
+func README_md_800() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -161,7 +171,7 @@ func README_md_746() async throws {
     }
 }
 
-// README.md:867
+// README.md:921
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -171,8 +181,8 @@ func README_md_746() async throws {
     // …
 }
 
-// README.md:901
-func README_md_901() async throws {
+// README.md:955
+func README_md_955() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -182,8 +192,8 @@ func README_md_901() async throws {
     ])
 }
 
-// README.md:973
-func README_md_973() async throws {
+// README.md:1027
+func README_md_1027() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -196,8 +206,8 @@ func README_md_973() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:1015
-func README_md_1015() async throws {
+// README.md:1069
+func README_md_1069() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -208,15 +218,15 @@ func README_md_1015() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1036
-func README_md_1036() async throws {
+// README.md:1090
+func README_md_1090() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1060
-func README_md_1060() async throws {
+// README.md:1114
+func README_md_1114() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -238,4 +248,9 @@ func README_md_1060() async throws {
     }
 
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
+}
+
+// README.md:1147
+func README_md_1147() async throws {
+    let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
