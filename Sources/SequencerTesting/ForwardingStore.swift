@@ -59,4 +59,20 @@ extension ForwardingStore {
         try await inner.funnel(sequence: sequence, version: version, now: now)
     }
     public func foldStatistics() async throws -> Int { try await inner.foldStatistics() }
+    public func change(subject: String, _ change: EnrollmentChange, now: Date) async throws -> [Enrollment] {
+        try await inner.change(subject: subject, change, now: now)
+    }
+    public func schedules() async throws -> [ScheduleState] { try await inner.schedules() }
+    public func schedule(named name: String) async throws -> ScheduleState? { try await inner.schedule(named: name) }
+    public func modifySchedule(named name: String, _ change: @Sendable (ScheduleState?) throws -> ScheduleState?)
+        async throws -> ScheduleState?
+    {
+        try await inner.modifySchedule(named: name, change)
+    }
+    public func fireSchedules(
+        now: Date, limit: Int,
+        plan: @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
+    ) async throws -> [ScheduleFiring] {
+        try await inner.fireSchedules(now: now, limit: limit, plan: plan)
+    }
 }

@@ -53,7 +53,7 @@ public enum StoreConformance {
               body: funnelFigures),
         Check(name: "a sequence with one enrollment per subject returns the holder or refuses, and frees the subject when it ends",
               body: uniqueSubject),
-    ] + scheduleChecks
+    ] + scheduleChecks + eventChecks
 
     // MARK: Fixtures
 

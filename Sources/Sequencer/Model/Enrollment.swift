@@ -96,6 +96,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         /// The host moved the enrollment to another version of its sequence
         /// (``Sequencer/migrateEnrollments(of:from:to:stepMap:by:now:)``).
         case migrated
+        /// An event reached the enrollment (``Sequencer/send(event:data:to:now:)``); the
+        /// message names it.
+        case eventReceived
     }
 
     public var enrollmentID: UUID

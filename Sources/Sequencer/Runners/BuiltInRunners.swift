@@ -6,6 +6,6 @@ extension Array where Element == any TaskRunner {
     /// `runners: .builtIn + [EmailRunner(transport: smtp)]`.
     public static var builtIn: [any TaskRunner] {
         [GoToRunner(), ConditionalRunner(), GoalRunner(), WaitForDateRunner(), WaitForDurationRunner(),
-         WaitForDateComparisonRunner(), WaitForWindowRunner()]
+         WaitForDateComparisonRunner(), WaitForWindowRunner(), WaitForEventRunner()]
     }
 }

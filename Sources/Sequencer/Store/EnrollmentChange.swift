@@ -33,6 +33,10 @@ public struct EnrollmentChange: Sendable, Hashable {
         /// and an active one is due now. An enrollment on another version, or at a step the map
         /// does not cover, is refused (``SequencerError/Code/invalidState``).
         case migrate(from: Int, to: Int, steps: [String: String], by: String?)
+        /// An event reached the enrollment: `data` merges into the context (deeply), the context's
+        /// `$events.<name>` records when it last came (`{"at": ISO 8601, "count": n}`), and an
+        /// active enrollment is due at once (see ``Sequencer/send(event:data:to:now:)``).
+        case event(name: String, data: [String: JSONValue])
     }
 
     /// What changes.
@@ -68,11 +72,21 @@ public struct EnrollmentChange: Sendable, Hashable {
         EnrollmentChange(.move(to: step, version: definition.version, steps: Set(definition.steps.map(\.id)), by: actor))
     }
 
+    /// An event reached the enrollment; see ``Kind/event(name:data:)``. Only an active or paused
+    /// enrollment receives events.
+    public static func event(_ name: String, data: [String: JSONValue] = [:],
+                             maximumContextBytes: Int = Limits().maximumContextBytes) -> EnrollmentChange {
+        EnrollmentChange(.event(name: name, data: data), maximumContextBytes: maximumContextBytes)
+    }
+
+    /// The context key under which received events are recorded (``Kind/event(name:data:)``).
+    public static let eventsKey = "$events"
+
     /// Whether the change makes an active enrollment due at once (a context update, a resume),
     /// so a store tells a running service to tick.
     public var makesDue: Bool {
         switch kind {
-        case .mergeContext, .resume, .retry, .move, .migrate: true
+        case .mergeContext, .resume, .retry, .move, .migrate, .event: true
         case .pause, .cancel: false
         }
     }
@@ -87,21 +101,19 @@ public struct EnrollmentChange: Sendable, Hashable {
         switch self.kind {
         case .mergeContext(let patch):
             guard !enrollment.status.isFinal else { throw invalid(enrollment, "update the context of") }
-            if let problem = JSONValue.object(patch).inspect(at: "context") {
-                throw SequencerError(problem.kind == .unstorable ? .invalidContext : .limitExceeded,
-                                     "the context update of enrollment \(enrollment.id) has \(problem.description) at \(problem.path)",
-                                     sequence: enrollment.sequenceName, version: enrollment.sequenceVersion,
-                                     step: enrollment.stepID, field: problem.path)
-            }
-            let merged = enrollment.context.merging(patch)
-            if let problem = merged.inspect(at: "context", maximumBytes: maximumContextBytes) {
-                throw SequencerError(.limitExceeded, "the context of enrollment \(enrollment.id) would be \(problem.description)",
-                                     sequence: enrollment.sequenceName, version: enrollment.sequenceVersion,
-                                     step: enrollment.stepID, field: problem.path)
-            }
-            enrollment.context = merged
-            if enrollment.status == .active { enrollment.nextRunAt = now }
+            try merge(patch, into: &enrollment, now: now)
             kind = .contextUpdated
+        case .event(let name, let data):
+            guard enrollment.status == .active || enrollment.status == .paused else {
+                throw invalid(enrollment, "send event '\(Limits.excerpt(name))' to")
+            }
+            let previous = enrollment.context[Self.eventsKey]?[name]?["count"]?.numberValue ?? 0
+            var patch = data
+            patch[Self.eventsKey] = .object([name: ["at": .string(ISO8601Timestamp.string(from: now)),
+                                                   "count": .number(previous + 1)]])
+            try merge(patch, into: &enrollment, now: now)
+            message = "received event '\(name)'" + (data.isEmpty ? "" : " with " + data.keys.sorted().joined(separator: ", "))
+            kind = .eventReceived
         case .pause:
             guard enrollment.status == .active else { throw invalid(enrollment, "pause") }
             enrollment.status = .paused
@@ -178,6 +190,25 @@ public struct EnrollmentChange: Sendable, Hashable {
         enrollment.updatedAt = now
         return HistoryEvent(enrollmentID: enrollment.id, kind: kind, fromStep: fromStep,
                             toStep: enrollment.stepID, message: message, visit: fromVisit, at: now)
+    }
+
+    /// Merges `patch` into the context (deeply), refusing what no store can keep or a context
+    /// over the limit; an active enrollment becomes due at `now`.
+    private func merge(_ patch: [String: JSONValue], into enrollment: inout Enrollment, now: Date) throws {
+        if let problem = JSONValue.object(patch).inspect(at: "context") {
+            throw SequencerError(problem.kind == .unstorable ? .invalidContext : .limitExceeded,
+                                 "the context update of enrollment \(enrollment.id) has \(problem.description) at \(problem.path)",
+                                 sequence: enrollment.sequenceName, version: enrollment.sequenceVersion,
+                                 step: enrollment.stepID, field: problem.path)
+        }
+        let merged = enrollment.context.merging(patch)
+        if let problem = merged.inspect(at: "context", maximumBytes: maximumContextBytes) {
+            throw SequencerError(.limitExceeded, "the context of enrollment \(enrollment.id) would be \(problem.description)",
+                                 sequence: enrollment.sequenceName, version: enrollment.sequenceVersion,
+                                 step: enrollment.stepID, field: problem.path)
+        }
+        enrollment.context = merged
+        if enrollment.status == .active { enrollment.nextRunAt = now }
     }
 
     private static func describe(_ what: String, by actor: String?) -> String {

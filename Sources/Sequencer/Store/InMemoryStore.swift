@@ -248,6 +248,33 @@ public final class InMemoryStore: SequenceStore {
         return changed
     }
 
+    public func change(subject: String, _ change: EnrollmentChange, now: Date) async throws -> [Enrollment] {
+        let changed = try state.withLock { state in
+            // Every change is worked out first, so one refused leaves all unchanged.
+            var updates: [(Record, HistoryEvent)] = []
+            for id in state.bySubject[subject] ?? [] {
+                guard var record = state.records[id], record.enrollment.status == .active || record.enrollment.status == .paused
+                else { continue }
+                let event = try change.apply(to: &record.enrollment, now: now)
+                updates.append((record, event))
+            }
+            return updates.map { update in
+                var (record, event) = update
+                let id = record.enrollment.id
+                state.count(event, of: record.enrollment)
+                record.fence += 1
+                record.leaseOwner = nil
+                record.leaseExpiry = nil
+                state.records[id] = record
+                state.events[id, default: []].append(event)
+                if record.enrollment.status == .active { state.schedule(id, at: record.enrollment.nextRunAt) }
+                return record.enrollment
+            }
+        }
+        if change.makesDue && changed.contains(where: { $0.status == .active }) { signals.wake() }
+        return changed
+    }
+
     public func enrollment(_ id: UUID) async throws -> Enrollment? {
         state.withLock { $0.records[id]?.enrollment }
     }

@@ -55,6 +55,13 @@ public protocol SequenceStore: EnrollmentWriter {
     /// when the store cannot tell (the service then polls). The default is `nil`.
     var wakeUps: (any WakeUpSource)? { get }
 
+    /// Applies `change` (see ``EnrollmentWriter/change(_:_:now:)``) to every active or paused
+    /// enrollment of `subject`, in every sequence, atomically: each gets a new fencing token and
+    /// its history event, and if the change is refused for one (a context over the limit), none
+    /// changes. Served by the subject index; a database store locks and writes them in a constant
+    /// number of statements. Returns them as changed, in creation order; none when the subject has none.
+    func change(subject: String, _ change: EnrollmentChange, now: Date) async throws -> [Enrollment]
+
     /// One enrollment, or `nil`.
     func enrollment(_ id: UUID) async throws -> Enrollment?
 

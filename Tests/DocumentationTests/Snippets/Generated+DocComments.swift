@@ -23,6 +23,11 @@ func Sources_Sequencer_Conditions_Condition_swift_19() async throws {
     let step = Step(id: "has-used", runner: "Conditional", config: used.jsonValue, altNext: "nudge")
 }
 
+// Sources/Sequencer/Engine/Sequencer+Events.swift:22
+func Sources_Sequencer_Engine_Sequencer_Events_swift_22() async throws {
+    try await sequencer.send(event: "paid", data: ["plan": "pro"], to: .subject("user-42"))
+}
+
 // Sources/Sequencer/Engine/Sequencer+Operations.swift:46
 func Sources_Sequencer_Engine_Sequencer_Operations_swift_46() async throws {
     var cursor: PageCursor?
