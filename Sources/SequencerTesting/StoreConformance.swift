@@ -53,6 +53,8 @@ public enum StoreConformance {
               body: funnelFigures),
         Check(name: "a sequence with one enrollment per subject returns the holder or refuses, and frees the subject when it ends",
               body: uniqueSubject),
+        Check(name: "a claim of an enrollment whose lease expired counts an attempt; a crash loop fails after the last",
+              body: crashLoopsEnd),
     ] + scheduleChecks + eventChecks
 
     // MARK: Fixtures
@@ -705,5 +707,45 @@ public enum StoreConformance {
         let repeated = try await store.enroll([unique("w", .reject, key: "w1")])[0]
         try expect(keyed.created && !repeated.created && repeated.enrollment.id == keyed.enrollment.id,
                    "the same key again returns the enrollment, even under reject")
+    }
+
+    static func crashLoopsEnd(_ store: any SequenceStore) async throws {
+        _ = try await store.saveDefinition(definition)
+        let id = try await store.enroll([newEnrollment("crasher")])[0].enrollment.id
+        // Three tickers claim it and die (never commit, never release); leases of 50 ms, measured
+        // on the database's clock by a database store and on the claim's `now` by the in-memory one.
+        for k in 0..<3 {
+            let claimed = try await store.claim(ClaimRequest(now: t0.addingTimeInterval(Double(k) * 60), limit: 10,
+                                                             owner: "dying-\(k)", leaseDuration: .milliseconds(50)))
+            let e = try requireOne(claimed, id)
+            try expect(e.attempts == k, "claim \(k): \(k) expired lease(s) counted, got \(e.attempts)")
+            if k > 0 {
+                try expect(e.lastError == Lease.expiryMessage(owner: "dying-\(k - 1)", step: "a"), "why: \(e.lastError ?? "-")")
+            }
+            try await Task.sleep(for: .milliseconds(120))
+        }
+        var configuration = Sequencer.Configuration()
+        configuration.retry.maxAttempts = 3
+        let sequencer = Sequencer(store: store, configuration: configuration)
+        _ = try await sequencer.tick(now: t0.addingTimeInterval(240))
+        let failed = try await sequencer.enrollment(id)
+        try expect(failed.status == .failed
+                   && failed.lastError == "gave up after 3 attempts: " + Lease.expiryMessage(owner: "dying-2", step: "a"),
+                   "the fourth claim fails it, saying why: \(failed.status) \(failed.lastError ?? "-")")
+        // A lease that ended in a commit or a release is not an attempt.
+        let other = try await store.enroll([newEnrollment("fine", due: t0.addingTimeInterval(300))])[0].enrollment.id
+        let first = try await store.claim(ClaimRequest(now: t0.addingTimeInterval(300), limit: 10, owner: "o",
+                                                       leaseDuration: .seconds(60)))
+        _ = try await store.release(ReleaseRequest(owner: "o", leases: first.map { Lease(id: $0.enrollment.id, fence: $0.fence) }))
+        let again = try await store.claim(ClaimRequest(now: t0.addingTimeInterval(301), limit: 10, owner: "o2",
+                                                       leaseDuration: .seconds(60)))
+        try expect(try requireOne(again, other).attempts == 0, "a released lease is not an attempt")
+    }
+
+    private static func requireOne(_ claimed: [ClaimedEnrollment], _ id: UUID) throws -> Enrollment {
+        guard let e = claimed.first(where: { $0.enrollment.id == id })?.enrollment else {
+            throw ConformanceFailure("enrollment \(id) was not claimed")
+        }
+        return e
     }
 }

@@ -90,6 +90,13 @@ struct BatchState {
             fail(i, "sequence '\(e.sequenceName)' version \(e.sequenceVersion) is not registered")
             return false
         }
+        // Claimed with every attempt used: the last ones ended with expired leases (a step that
+        // crashes each ticker that runs it). Fail it rather than run it again.
+        if items[i].stepsRun == 0, items[i].enrollment.attempts >= configuration.retry.maxAttempts {
+            let e = items[i].enrollment
+            fail(i, "gave up after \(e.attempts) attempts: \(e.lastError ?? "no reason recorded")")
+            return false
+        }
         if items[i].stepsRun >= configuration.stepBudget {
             yield(i)
             return false

@@ -142,6 +142,11 @@ public final class InMemoryStore: SequenceStore {
                 else { continue }
                 if record.leaseOwner != nil, let expiry = record.leaseExpiry, expiry > request.now { continue }
                 _ = date
+                if let previous = record.leaseOwner {
+                    // Its holder never committed nor released it: count the attempt it was making.
+                    record.enrollment.attempts += 1
+                    record.enrollment.lastError = Lease.expiryMessage(owner: previous, step: record.enrollment.stepID)
+                }
                 record.fence += 1
                 record.leaseOwner = request.owner
                 record.leaseExpiry = leaseEnd

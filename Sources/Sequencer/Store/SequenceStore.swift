@@ -30,7 +30,9 @@ public protocol SequenceStore: EnrollmentWriter {
     /// in request order. Writes an `enrolled` history event for each created enrollment.
     func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult]
 
-    /// Leases up to `limit` active enrollments due at `now` (and not leased by a live lease).
+    /// Leases up to `limit` active enrollments due at `now` (and not leased by a live lease). An
+    /// enrollment whose previous lease expired unreleased is returned with one more attempt and
+    /// ``Lease/expiryMessage(owner:step:)`` as its `lastError` (crash loops end).
     func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment]
 
     /// Writes the outcomes and history of a processed batch, fenced by each outcome's token,
@@ -183,6 +185,19 @@ public struct Lease: Sendable, Hashable {
     public init(id: UUID, fence: Int64) {
         self.id = id
         self.fence = fence
+    }
+
+    /// What a claim records as the enrollment's `lastError` when it takes an enrollment whose
+    /// previous lease expired (its holder never committed nor released it: it crashed, or stalled
+    /// past the lease), split around the owner and the step so a SQL store can build the same text.
+    /// Such a claim also counts one attempt of the step, so a step that crashes every ticker that
+    /// runs it fails after ``RetryPolicy/maxAttempts`` instead of being claimed for ever.
+    public static let expiryMessageParts = ("the lease of ", " expired while it ran step '", "' (the ticker crashed or stalled)")
+
+    /// The message for an expired lease of `owner` at `step` (see ``expiryMessageParts``).
+    public static func expiryMessage(owner: String, step: String?) -> String {
+        let parts = expiryMessageParts
+        return parts.0 + owner + parts.1 + (step ?? "") + parts.2
     }
 }
 

@@ -133,8 +133,8 @@ func README_md_424() async throws {
     try await sequencer.pauseSchedule("weekly-report")   // resumeSchedule, deleteSchedule
 }
 
-// README.md:475
-func README_md_475() async throws {
+// README.md:477
+func README_md_477() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -148,8 +148,8 @@ func README_md_475() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:769
-func README_md_769() async throws {
+// README.md:779
+func README_md_779() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -168,8 +168,8 @@ func README_md_769() async throws {
     }
 }
 
-// README.md:822
-func README_md_822() async throws {
+// README.md:832
+func README_md_832() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -177,7 +177,7 @@ func README_md_822() async throws {
     }
 }
 
-// README.md:943
+// README.md:953
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -187,8 +187,8 @@ func README_md_822() async throws {
     // …
 }
 
-// README.md:977
-func README_md_977() async throws {
+// README.md:987
+func README_md_987() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -198,8 +198,8 @@ func README_md_977() async throws {
     ])
 }
 
-// README.md:1049
-func README_md_1049() async throws {
+// README.md:1059
+func README_md_1059() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -212,8 +212,8 @@ func README_md_1049() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:1091
-func README_md_1091() async throws {
+// README.md:1101
+func README_md_1101() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -224,15 +224,15 @@ func README_md_1091() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1112
-func README_md_1112() async throws {
+// README.md:1122
+func README_md_1122() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1136
-func README_md_1136() async throws {
+// README.md:1146
+func README_md_1146() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -256,7 +256,7 @@ func README_md_1136() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
 }
 
-// README.md:1169
-func README_md_1169() async throws {
+// README.md:1179
+func README_md_1179() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
