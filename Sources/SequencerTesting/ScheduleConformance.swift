@@ -215,38 +215,36 @@ extension StoreConformance {
 
     static func dailyScheduleAcrossDSTDays(_ store: any SequenceStore) async throws {
         let sequencer = try await scheduler(store)
-        let newYork = TimeZone(identifier: "America/New_York")!
-        let start = Date(timeIntervalSince1970: 1_772_841_600)   // 2026-03-07T00:00:00Z
-        let schedule = Schedule(name: "nightly", recurrence: try Recurrence("30 2 * * *"), timeZone: newYork,
-                                sequence: runDefinition.name, subject: "nightly-{{date}}")
-        _ = try await sequencer.schedule(schedule, now: start)
+        // March 7 02:30 EST = 07:30Z; March 8 02:30 does not exist: 03:00 EDT = 07:00Z; March 9 02:30 EDT = 06:30Z.
+        try await firesOnceADay(sequencer, "nightly", cron: "30 2 * * *", from: Date(timeIntervalSince1970: 1_772_841_600), [
+            ("2026-03-07", "2026-03-07T07:30:00.000Z"), ("2026-03-08", "2026-03-08T07:00:00.000Z"),
+            ("2026-03-09", "2026-03-09T06:30:00.000Z"),
+        ])
+        try await sequencer.deleteSchedule("nightly")
+        // Fall back: 01:30 comes twice on November 1; it fires at the first (EDT) only.
+        try await firesOnceADay(sequencer, "fall", cron: "30 1 * * *", from: Date(timeIntervalSince1970: 1_793_404_800), [
+            ("2026-10-31", "2026-10-31T05:30:00.000Z"), ("2026-11-01", "2026-11-01T05:30:00.000Z"),
+            ("2026-11-02", "2026-11-02T06:30:00.000Z"),
+        ])
+    }
+
+    /// Schedules `cron` in New York at `start` (a UTC midnight), fires every 10 minutes for three
+    /// days, and checks one fire per day at the expected instants (`date`, ISO 8601 occurrence).
+    private static func firesOnceADay(_ sequencer: Sequencer, _ name: String, cron: String, from start: Date,
+                                      _ expected: [(date: String, occurrence: String)]) async throws
+    {
+        _ = try await sequencer.schedule(Schedule(name: name, recurrence: try Recurrence(cron),
+                                                  timeZone: TimeZone(identifier: "America/New_York")!,
+                                                  sequence: runDefinition.name, subject: "\(name)-{{date}}"), now: start)
         var fired = 0
         for step in stride(from: 0.0, through: 3 * 24 * 60, by: 10) {
             fired += try await sequencer.fireSchedules(now: minutes(step, after: start)).fired
         }
-        try expect(fired == 3, "one fire a day for three days, got \(fired)")
-        // March 7 02:30 EST = 07:30Z; March 8 02:30 does not exist: 03:00 EDT = 07:00Z; March 9 02:30 EDT = 06:30Z.
-        for (subject, occurrence) in [("nightly-2026-03-07", "2026-03-07T07:30:00.000Z"), ("nightly-2026-03-08", "2026-03-08T07:00:00.000Z"),
-                                      ("nightly-2026-03-09", "2026-03-09T06:30:00.000Z")] {
-            let found = try await sequencer.enrollments(subject: subject)
+        try expect(fired == 3, "\(name): one fire a day for three days, got \(fired)")
+        for (date, occurrence) in expected {
+            let found = try await sequencer.enrollments(subject: "\(name)-\(date)")
             try expect(found.count == 1 && found[0].context["schedule"]?["occurrence"] == .string(occurrence),
-                       "\(subject) fired once at \(occurrence): \(found.map(\.context))")
-        }
-        // Fall back: 01:30 comes twice on November 1; it fires at the first (EDT) only.
-        try await sequencer.deleteSchedule("nightly")
-        let autumn = Date(timeIntervalSince1970: 1_793_404_800)   // 2026-10-31T00:00:00Z
-        _ = try await sequencer.schedule(Schedule(name: "fall", recurrence: try Recurrence("30 1 * * *"), timeZone: newYork,
-                                                  sequence: runDefinition.name, subject: "fall-{{date}}"), now: autumn)
-        var fallFires = 0
-        for step in stride(from: 0.0, through: 3 * 24 * 60, by: 10) {
-            fallFires += try await sequencer.fireSchedules(now: minutes(step, after: autumn)).fired
-        }
-        try expect(fallFires == 3, "one fire a day for three days around the fall-back day, got \(fallFires)")
-        for (subject, occurrence) in [("fall-2026-10-31", "2026-10-31T05:30:00.000Z"), ("fall-2026-11-01", "2026-11-01T05:30:00.000Z"),
-                                      ("fall-2026-11-02", "2026-11-02T06:30:00.000Z")] {
-            let found = try await sequencer.enrollments(subject: subject)
-            try expect(found.count == 1 && found[0].context["schedule"]?["occurrence"] == .string(occurrence),
-                       "\(subject) fired once at \(occurrence): \(found.map(\.context))")
+                       "\(name) fired once on \(date) at \(occurrence): \(found.map(\.context))")
         }
     }
 }

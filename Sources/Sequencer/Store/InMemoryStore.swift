@@ -44,6 +44,21 @@ public final class InMemoryStore: SequenceStore {
             return nil
         }
 
+        /// Stores a record a host change applied to, with its event: a new fence, no lease,
+        /// due when active. Returns the enrollment as changed.
+        mutating func store(changed record: Record, _ event: HistoryEvent) -> Enrollment {
+            var record = record
+            let id = record.enrollment.id
+            count(event, of: record.enrollment)
+            record.fence += 1
+            record.leaseOwner = nil
+            record.leaseExpiry = nil
+            records[id] = record
+            events[id, default: []].append(event)
+            if record.enrollment.status == .active { schedule(id, at: record.enrollment.nextRunAt) }
+            return record.enrollment
+        }
+
         /// Counts an event the store wrote for `enrollment` (as it is after the write) in the
         /// funnel's totals (``HistoryEvent/funnelEntry``, as the PostgreSQL store counts).
         mutating func count(_ event: HistoryEvent, of enrollment: Enrollment) {
@@ -240,14 +255,7 @@ public final class InMemoryStore: SequenceStore {
             {
                 throw Self.alreadyEnrolled(e)
             }
-            state.count(event, of: record.enrollment)
-            record.fence += 1
-            record.leaseOwner = nil
-            record.leaseExpiry = nil
-            state.records[id] = record
-            state.events[id, default: []].append(event)
-            if record.enrollment.status == .active { state.schedule(id, at: record.enrollment.nextRunAt) }
-            return record.enrollment
+            return state.store(changed: record, event)
         }
         if change.makesDue { signals.wake() }
         return changed
@@ -263,18 +271,7 @@ public final class InMemoryStore: SequenceStore {
                 let event = try change.apply(to: &record.enrollment, now: now)
                 updates.append((record, event))
             }
-            return updates.map { update in
-                var (record, event) = update
-                let id = record.enrollment.id
-                state.count(event, of: record.enrollment)
-                record.fence += 1
-                record.leaseOwner = nil
-                record.leaseExpiry = nil
-                state.records[id] = record
-                state.events[id, default: []].append(event)
-                if record.enrollment.status == .active { state.schedule(id, at: record.enrollment.nextRunAt) }
-                return record.enrollment
-            }
+            return updates.map { state.store(changed: $0.0, $0.1) }
         }
         if change.makesDue && changed.contains(where: { $0.status == .active }) { signals.wake() }
         return changed
