@@ -302,6 +302,28 @@ struct BatchRun {
         }
         state.tally.emit(to: sequencer.observability)
         sequencer.observability.count("sequencer_fenced_out_total", report.fencedOut)
+        publishLifecycle(state, fencedOut: result.fencedOut)
         return report
+    }
+
+    /// Hands the committed completions, failures and retries to ``Sequencer/lifecycleEvents()``
+    /// streams, when anyone listens.
+    private func publishLifecycle(_ state: BatchState, fencedOut: [UUID]) {
+        guard sequencer.lifecycle.hasSubscribers else { return }
+        let dropped = Set(fencedOut)
+        var byID: [UUID: Enrollment] = [:]
+        for item in state.items where item.touched { byID[item.enrollment.id] = item.enrollment }
+        for event in state.events where !dropped.contains(event.enrollmentID) {
+            let kind: LifecycleEvent.Kind
+            switch event.kind {
+            case .completed: kind = .completed
+            case .failed: kind = .failed
+            case .retrying: kind = .retrying
+            default: continue
+            }
+            guard let enrollment = byID[event.enrollmentID] else { continue }
+            sequencer.lifecycle.publish(LifecycleEvent(kind: kind, enrollment: enrollment, step: event.fromStep,
+                                                       message: event.message, at: event.at))
+        }
     }
 }

@@ -32,6 +32,8 @@ public final class Sequencer: Sendable {
     let lastFold = Mutex<ContinuousClock.Instant?>(nil)
     /// The tick time at which this process last fired schedules (``Configuration/firesSchedules``).
     let lastScheduleCheck = Mutex<Date?>(nil)
+    /// Where ``lifecycleEvents()`` streams come from.
+    let lifecycle = Broadcast<LifecycleEvent>()
 
     struct DefinitionKey: Hashable { let name: String; let version: Int }
 

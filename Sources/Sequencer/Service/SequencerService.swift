@@ -111,8 +111,7 @@ public final class SequencerService: Service, Sendable {
     private let logger: Logger
     private let signal = WakeSignal()
     private let errors = LogRateLimiter()
-    private let subscribers = Mutex<[Int: AsyncStream<Event>.Continuation]>([:])
-    private let nextSubscriber = Atomic<Int>(0)
+    private let subscribers = Broadcast<Event>()
 
     /// Creates the service.
     ///
@@ -142,13 +141,7 @@ public final class SequencerService: Service, Sendable {
     /// What the service does, as it does it: each tick's report, each failure, each wake-up. For
     /// tests and dashboards; every call returns a new stream, ended when `run()` returns.
     public func events() -> AsyncStream<Event> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1_000))
-        let id = nextSubscriber.add(1, ordering: .relaxed).newValue
-        subscribers.withLock { $0[id] = continuation }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
-        }
-        return stream
+        subscribers.subscribe()
     }
 
     /// Makes the loop tick at once, as a wake-up from the store would (after the debounce).
@@ -180,11 +173,7 @@ public final class SequencerService: Service, Sendable {
             await loop()
             group.cancelAll()
         }
-        let finished = subscribers.withLock { subscribers in
-            defer { subscribers.removeAll() }
-            return Array(subscribers.values)
-        }
-        for continuation in finished { continuation.finish() }
+        subscribers.finishAll()
         logger.info("sequencer service stopped", metadata: ["sequencer.owner": "\(sequencer.configuration.owner)"])
     }
 
@@ -298,6 +287,6 @@ public final class SequencerService: Service, Sendable {
     }
 
     private func publish(_ event: Event) {
-        for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
+        subscribers.publish(event)
     }
 }

@@ -23,6 +23,13 @@ func Sources_Sequencer_Conditions_Condition_swift_19() async throws {
     let step = Step(id: "has-used", runner: "Conditional", config: used.jsonValue, altNext: "nudge")
 }
 
+// Sources/Sequencer/Engine/LifecycleEvent.swift:40
+func Sources_Sequencer_Engine_LifecycleEvent_swift_40() async throws {
+    for await event in sequencer.lifecycleEvents() where event.kind == .failed {
+        logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
+    }
+}
+
 // Sources/Sequencer/Engine/Sequencer+Events.swift:22
 func Sources_Sequencer_Engine_Sequencer_Events_swift_22() async throws {
     try await sequencer.send(event: "paid", data: ["plan": "pro"], to: .subject("user-42"))

@@ -260,3 +260,10 @@ func README_md_1146() async throws {
 func README_md_1179() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
+
+// README.md:1397
+func README_md_1397() async throws {
+      for await event in sequencer.lifecycleEvents() where event.kind == .failed {
+          logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
+      }
+}
