@@ -23,7 +23,7 @@ import Foundation
 /// enrollment ("paid" before the reminder step is reached means no reminder). With `"step"` only an
 /// event that arrives after the enrollment entered the step counts (the last arrival is what
 /// is compared: a repeated event counts again). Events are recorded in the context under
-/// `$events.<name>` (`{"at", "count"}`), so templates and conditions can read them too.
+/// `$events.<name>` (`{"at", "count"}`).
 public struct WaitForEventRunner: TaskRunner {
     /// `"WaitForEvent"`.
     public let name = "WaitForEvent"
