@@ -210,19 +210,7 @@ extension Sequencer {
         do {
             // Bounded like a claim: an unreachable database must not hold the tick here, where
             // nothing would report it, instead of failing the claim that follows.
-            let timeout = configuration.claimTimeout
-            return try await withThrowingTaskGroup(of: ScheduleReport?.self) { group in
-                group.addTask { try await self.fireSchedules(now: now) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let report = try await group.next() ?? nil else {
-                    throw SequencerError(.storeFailure, "firing schedules did not finish within \(timeout)")
-                }
-                return report
-            }
+            return try await bounded("firing schedules") { try await self.fireSchedules(now: now) }
         } catch {
             lastScheduleCheck.withLock { $0 = nil }
             logger.warning("could not fire schedules; the next tick tries again", metadata: ["sequencer.error": "\(error)"])

@@ -84,29 +84,37 @@ extension Sequencer {
     /// within ``Configuration/claimTimeout`` (an unreachable database can make a query wait for a
     /// connection indefinitely).
     ///
-    /// At the timeout the claim is cancelled, which ends a wait for a connection. A claim the
-    /// server had already received may still answer: its rows are leased to this ticker, so they
-    /// are returned and the tick goes on with them, rather than dropped and left leased until
-    /// their lease ran out (which after a database restart held fresh work for a whole lease).
+    /// A claim the server had already received may still answer after the timeout: its rows are
+    /// leased to this ticker, so they are returned and the tick goes on with them, rather than
+    /// dropped and left leased until their lease ran out (which after a database restart held
+    /// fresh work for a whole lease).
     private func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
         let store = self.store
+        return try await bounded("claim") { try await store.claim(request) }
+    }
+
+    /// Runs a store call, failing with ``SequencerError/Code/storeFailure`` when it has not answered
+    /// within ``Configuration/claimTimeout``. At the timeout the call is cancelled, which ends a wait
+    /// for a connection; a call that answers anyway (the server had it already, and its work is
+    /// done) is returned rather than lost.
+    func bounded<T: Sendable>(_ what: String, _ call: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = configuration.claimTimeout
-        return try await withThrowingTaskGroup(of: [ClaimedEnrollment]?.self) { group in
-            group.addTask { try await store.claim(request) }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await call() }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 return nil
             }
-            if let claimed = try await group.next() ?? nil {
+            if let answer = try await group.next() ?? nil {
                 group.cancelAll()
-                return claimed
+                return answer
             }
             group.cancelAll()
-            // The timer fired first; the claim either ends cancelled (nothing leased) or answers.
+            // The timer fired first; the call either ends cancelled or answers.
             while let late = try? await group.next() {
-                if let claimed = late { return claimed }
+                if let answer = late { return answer }
             }
-            throw SequencerError(.storeFailure, "claim did not answer within \(timeout); is the database reachable?")
+            throw SequencerError(.storeFailure, "\(what) did not answer within \(timeout); is the database reachable?")
         }
     }
 }
