@@ -123,9 +123,8 @@ extension Sequencer {
         }
         try Limits.check(now, field: "now", sequence: schedule.sequence)
         guard !schedule.name.isEmpty else { throw invalid("a schedule needs a name", "name") }
-        guard schedule.name.utf8.count <= 200 else {
-            throw invalid("the name is \(schedule.name.utf8.count) bytes long; at most 200", "name", code: .limitExceeded)
-        }
+        try Limits.check(length: schedule.name, maximum: 200, what: "the name of schedule '\(name)'", field: "name",
+                         sequence: schedule.sequence, version: schedule.version)
         guard !schedule.name.utf8.contains(0), !schedule.subject.utf8.contains(0) else {
             throw invalid("the name and the subject cannot contain a NUL character",
                           schedule.name.utf8.contains(0) ? "name" : "subject")
@@ -139,21 +138,22 @@ extension Sequencer {
         if case .every(let interval) = schedule.recurrence, interval < .seconds(60) {
             throw invalid("a rate must be at least one minute", "recurrence")
         }
-        // Checks the sequence and version exist.
-        _ = try await definition(schedule.sequence, version: schedule.version)
-        guard case .object = schedule.context else {
-            throw invalid("the context must be a JSON object, not \(schedule.context.typeName)", "context",
-                          code: .invalidContext)
-        }
-        if let problem = schedule.context.inspect(at: "context", maximumBytes: configuration.limits.maximumContextBytes) {
-            throw invalid("the context has \(problem.description) at \(problem.path)", problem.path,
-                          code: problem.kind == .unstorable ? .invalidContext : .limitExceeded)
-        }
+        // The sequence and version exist; a fire's subject and context pass enroll's own checks.
+        let definition = try await definition(schedule.sequence, version: schedule.version)
+        let subject: String
         do {
-            _ = try TemplateRenderer.render(schedule.subject, context: Self.templateValues(for: schedule, occurrence: now))
+            subject = try TemplateRenderer.render(schedule.subject, context: Self.templateValues(for: schedule, occurrence: now))
         } catch {
             throw SequencerError(.invalidConfig, "schedule '\(name)': the subject is not a valid Mustache template",
                                  sequence: schedule.sequence, field: "subject", underlying: error)
+        }
+        do {
+            _ = try EnrollmentRequest(subject: subject, context: schedule.context)
+                .enrollment(in: definition, now: now, limits: configuration.limits)
+        } catch {
+            var refused = error
+            refused.message = "schedule '\(name)': " + refused.message
+            throw refused
         }
     }
 
