@@ -53,7 +53,8 @@ extension InMemoryStore {
             scheduleTable.withLock { table in for name in names { table.busy.remove(name) } }
         }
         while let state = remaining.first {
-            let last = try await state.lastEnrollmentID.asyncMap { try await enrollment($0) } ?? nil
+            var last: Enrollment?
+            if let id = state.lastEnrollmentID { last = try await enrollment(id) }
             var firing = try await plan(state, last, self)
             if !firing.enrollments.isEmpty {
                 do {
@@ -71,14 +72,5 @@ extension InMemoryStore {
             firings.append(firing)
         }
         return firings
-    }
-}
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        switch self {
-        case .some(let value): try await transform(value)
-        case .none: nil
-        }
     }
 }
