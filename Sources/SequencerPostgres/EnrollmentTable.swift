@@ -98,6 +98,11 @@ enum EnrollmentTable {
                              row.enrollment.uniqueSubject = try cell.decode(String?.self)
                                  .flatMap(SequenceDefinition.UniqueSubject.init(rawValue:))
                          }),
+        EnrollmentColumn(name: "callback", cast: "jsonb", writes: .all,
+                         bind: { SQLArray.texts($0.map { $0.callback.map { JSONText.write($0.jsonValue) } }) },
+                         decode: { cell, row in
+                             row.enrollment.callback = try cell.decode(String?.self).flatMap { CallbackState(json: try JSONText.parse($0)) }
+                         }),
     ]
 
     /// The primary key column, `id`, which updates look rows up by.

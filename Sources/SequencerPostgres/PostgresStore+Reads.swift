@@ -14,6 +14,31 @@ extension PostgresStore {
         }
     }
 
+    /// The key callback tokens are made with: the 32 bytes migration 7 stored in the schema's
+    /// `secrets` table, shared by every process on this schema.
+    public func callbackSecret() async throws -> [UInt8] {
+        try await withStoreErrors("read the callback secret") {
+            let rows = try await client.query("SELECT value FROM \(unescaped: tables.secrets) WHERE name = 'callback'",
+                                              logger: logger)
+            var hex: String?
+            for try await row in rows { hex = try row.decode(String.self) }
+            guard let hex, hex.utf8.count == 64 else {
+                throw SequencerError(.storeFailure, "the schema has no callback secret; run the migrations (sequencer migrate)")
+            }
+            var bytes: [UInt8] = []
+            var index = hex.startIndex
+            while index < hex.endIndex {
+                let next = hex.index(index, offsetBy: 2)
+                guard let byte = UInt8(hex[index..<next], radix: 16) else {
+                    throw SequencerError(.storeFailure, "the schema's callback secret is not hexadecimal")
+                }
+                bytes.append(byte)
+                index = next
+            }
+            return bytes
+        }
+    }
+
     /// The enrollment for an idempotency key, or `nil`.
     public func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
         try await withStoreErrors("read enrollment by key in '\(sequence)'") {

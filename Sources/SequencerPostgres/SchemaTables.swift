@@ -10,6 +10,7 @@ extension PostgresStore {
         let funnelCounters: String
         let funnelDeltas: String
         let schedules: String
+        let secrets: String
         /// The `LISTEN`/`NOTIFY` channel on which statements that make an enrollment due now tell
         /// running services: `<schema>_due`, cut to PostgreSQL's 63-byte identifiers.
         let channel: String
@@ -25,6 +26,7 @@ extension PostgresStore {
             funnelCounters = "\"\(schema)\".funnel_counters"
             funnelDeltas = "\"\(schema)\".funnel_deltas"
             schedules = "\"\(schema)\".schedules"
+            secrets = "\"\(schema)\".secrets"
         }
     }
 }

@@ -36,6 +36,7 @@ extension ForwardingStore {
         try await inner.change(id, change, now: now)
     }
     public func enrollment(_ id: UUID) async throws -> Enrollment? { try await inner.enrollment(id) }
+    public func callbackSecret() async throws -> [UInt8] { try await inner.callbackSecret() }
     public func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
         try await inner.enrollment(sequence: sequence, idempotencyKey: idempotencyKey)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import CoreMetrics
+import Crypto
 import Logging
 import Metrics
 import Tracing
@@ -168,6 +169,15 @@ struct BatchRun {
                 outcomes[key] = .failure("no runner named '\(step.runner)' is registered")
                 continue
             }
+            var callbackKey: SymmetricKey?
+            if runner.awaitsCallbacks {
+                do {
+                    callbackKey = try await sequencer.callbackKey()
+                } catch {
+                    outcomes[key] = .failure("could not read the store's callback secret: \(error)")
+                    continue
+                }
+            }
             var batch: [RunnerInput] = []
             batch.reserveCapacity(indices.count)
             // Results decided without the runner: a config that does not render, a window that is closed.
@@ -193,7 +203,8 @@ struct BatchRun {
                         id: e.id, subject: e.subject, sequence: e.sequenceName, version: e.sequenceVersion, step: step,
                         config: config, context: e.context, now: now, stepEnteredAt: e.stepEnteredAt,
                         attempt: e.attempts + 1, visit: e.visit,
-                        timeZone: zone))
+                        timeZone: zone,
+                        callbackToken: callbackKey.map { CallbackToken.make(enrollment: e.id, visit: e.visit, key: $0) }))
                 } catch {
                     answered[e.id] = RunnerResult(id: e.id, action: .fail("config template failed to render: \(error)"))
                 }

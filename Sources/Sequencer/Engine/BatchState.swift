@@ -105,7 +105,35 @@ struct BatchState {
             move(i, to: definition.successor(of: goal), by: .goal, message: "goal '\(goal)' met")
             return items[i].enrollment.status == .active
         }
+        if let (action, message) = callbackResult(i, step: definition.step(stepID)) {
+            return apply(action, message: message, to: i)
+        }
         return true
+    }
+
+    /// What the engine decides, without the runner, for a step whose callback this visit already
+    /// has: its completion, its timeout, or more waiting (another change woke it early). `nil`
+    /// when the runner should run (no wait began at this visit).
+    private func callbackResult(_ i: Int, step: Step?) -> (RunnerAction, String)? {
+        let e = items[i].enrollment
+        guard let callback = e.callback, callback.visit == e.visit else { return nil }
+        let hasAlternative = step?.altNext != nil
+        switch callback.outcome {
+        case .succeeded?:
+            return (.next, "callback succeeded")
+        case .failed(let reason)?:
+            let why = "callback failed: \(reason)"
+            return hasAlternative ? (.altNext, why) : (.fail(why + " (the step has no altNext)"), why)
+        case nil:
+            guard let expiry = callback.expiresAt else { return nil }
+            guard now >= expiry else {
+                return (.noop(until: expiry), "waiting for a callback until \(ConfigReader.format(expiry))")
+            }
+            let missed = callback.heartbeatInterval != nil && expiry < callback.deadline!
+            let why = missed ? "no heartbeat since \(ConfigReader.format(callback.lastHeartbeatAt ?? callback.startedAt!)) (timed out)"
+                             : "no callback by \(ConfigReader.format(expiry)) (timed out)"
+            return hasAlternative ? (.altNext, why) : (.fail(why + "; the step has no altNext"), why)
+        }
     }
 
     // MARK: Applying a runner's result
@@ -124,6 +152,7 @@ struct BatchState {
         case .noop: what = "noop"
         case .retry: what = "retry"
         case .fail: what = "fail"
+        case .awaitCallback: what = "awaitCallback"
         }
         tally.steps[Tally.Key(sequence: definition.name, step: stepID, what: what), default: 0] += 1
         switch action {
@@ -145,6 +174,9 @@ struct BatchState {
             return false
         case .fail(let reason):
             fail(i, reason)
+            return false
+        case .awaitCallback(let wait):
+            awaitCallback(i, wait, message: message)
             return false
         }
         return items[i].enrollment.status == .active
@@ -181,6 +213,7 @@ struct BatchState {
         e.visit += 1
         e.attempts = 0
         e.lastError = nil
+        e.callback = nil
         e.stepEnteredAt = now
         e.updatedAt = now
         if let target {
@@ -222,6 +255,19 @@ struct BatchState {
         items[i].enrollment.nextRunAt = wake
         items[i].enrollment.updatedAt = now
         report.waiting += 1
+    }
+
+    /// Begins the wait for the outside system's callback: the state keeps what an early
+    /// heartbeat recorded, and the enrollment is due when the wait would time out.
+    mutating func awaitCallback(_ i: Int, _ request: CallbackWait, message: String?) {
+        let e = items[i].enrollment
+        var callback = e.callback?.visit == e.visit ? e.callback! : CallbackState(visit: e.visit)
+        callback.startedAt = now
+        callback.deadline = later(by: request.timeout.timeInterval)
+        callback.heartbeatInterval = request.heartbeat.map { max($0.timeInterval, 0) }
+        items[i].enrollment.callback = callback
+        let expiry = callback.expiresAt!
+        wait(i, until: expiry, message: message ?? "waiting for a callback until \(ConfigReader.format(expiry))")
     }
 
     /// `now` plus `seconds`, no later than the last date Sequencer stores.

@@ -34,6 +34,8 @@ public final class Sequencer: Sendable {
     let lastScheduleCheck = Mutex<Date?>(nil)
     /// Where ``lifecycleEvents()`` streams come from.
     let lifecycle = Broadcast<LifecycleEvent>()
+    /// The store's ``SequenceStore/callbackSecret()``, read once.
+    let callbackSecret = Mutex<[UInt8]?>(nil)
 
     struct DefinitionKey: Hashable { let name: String; let version: Int }
 

@@ -46,14 +46,19 @@ public struct Enrollment: Sendable, Hashable, Codable, Identifiable {
     /// Set from the sequence's ``SequenceDefinition/uniqueSubject`` when it was enrolled: while
     /// this enrollment is active or paused, the store refuses another of its subject in its sequence.
     public var uniqueSubject: SequenceDefinition.UniqueSubject?
+    /// The callback its current step waits for (``RunnerAction/awaitCallback(_:)``), or one whose
+    /// completion came first; `nil` otherwise. A state whose ``CallbackState/visit`` is not
+    /// ``visit`` is stale and ignored.
+    public var callback: CallbackState?
 
     public init(
         id: UUID = .version7(), sequenceName: String, sequenceVersion: Int, subject: String, idempotencyKey: String? = nil,
         context: JSONValue = [:], stepID: String?, status: EnrollmentStatus = .active, nextRunAt: Date?,
         stepEnteredAt: Date, attempts: Int = 0, visit: Int = 1, lastError: String? = nil, createdAt: Date, updatedAt: Date,
-        uniqueSubject: SequenceDefinition.UniqueSubject? = nil
+        uniqueSubject: SequenceDefinition.UniqueSubject? = nil, callback: CallbackState? = nil
     ) {
         self.uniqueSubject = uniqueSubject
+        self.callback = callback
         self.id = id
         self.sequenceName = sequenceName
         self.sequenceVersion = sequenceVersion
@@ -99,6 +104,11 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         /// An event reached the enrollment (``Sequencer/send(event:data:to:now:)``); the
         /// message names it.
         case eventReceived
+        /// The outside system completed the step's callback (``Sequencer/complete(token:outcome:now:)``);
+        /// the message says how.
+        case callbackCompleted
+        /// The outside system reported it is still working (``Sequencer/heartbeat(token:progress:now:)``).
+        case heartbeat
     }
 
     public var enrollmentID: UUID

@@ -70,6 +70,9 @@ public struct SequencerError: Error, Sendable, CustomStringConvertible {
         /// The subject already has an active or paused enrollment in a sequence that allows one
         /// (``SequenceDefinition/uniqueSubject``).
         public static let alreadyEnrolled = Code("alreadyEnrolled")
+        /// A callback token this store did not make: mistyped, forged, or of another store
+        /// (``Sequencer/complete(token:outcome:now:)``).
+        public static let unknownCallback = Code("unknownCallback")
     }
 
     public var code: Code

@@ -15,6 +15,13 @@ public enum RunnerAction: Sendable, Hashable {
     case retry(String)
     /// Fail the enrollment with a reason kept in its history.
     case fail(String)
+    /// The runner started work elsewhere and handed it ``RunnerInput/callbackToken``: stay on this
+    /// step until the outside system calls ``Sequencer/complete(token:outcome:now:)`` (success
+    /// goes to `next`, failure to `altNext`), or the wait times out (to `altNext`, or failing the
+    /// enrollment without one). The runner is not run again for this visit: the engine acts on
+    /// the completion or the timeout. Only a runner whose ``TaskRunner/awaitsCallbacks`` is `true`
+    /// gets a token.
+    case awaitCallback(CallbackWait)
 
     /// Stay on this step and look again after ``Sequencer/Configuration/noopInterval``.
     public static var noop: RunnerAction { .noop(until: nil) }

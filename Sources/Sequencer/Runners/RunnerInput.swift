@@ -25,11 +25,16 @@ public struct RunnerInput: Sendable {
     public var visit: Int
     /// The enrollment's time zone: the zone its context names (``Sequencer/Configuration/timeZoneKeys``), else the sequence's, else UTC.
     public var timeZone: TimeZone
+    /// The token the outside system completes this visit with (``Sequencer/complete(token:outcome:now:)``):
+    /// set for runners whose ``TaskRunner/awaitsCallbacks`` is `true`, `nil` for the others. The
+    /// same visit always gets the same token.
+    public var callbackToken: String?
 
     public init(
         id: UUID, subject: String, sequence: String, version: Int, step: Step, config: JSONValue, context: JSONValue,
-        now: Date, stepEnteredAt: Date, attempt: Int, visit: Int, timeZone: TimeZone
+        now: Date, stepEnteredAt: Date, attempt: Int, visit: Int, timeZone: TimeZone, callbackToken: String? = nil
     ) {
+        self.callbackToken = callbackToken
         self.id = id
         self.subject = subject
         self.sequence = sequence

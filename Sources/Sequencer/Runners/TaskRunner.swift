@@ -51,6 +51,10 @@ public protocol TaskRunner: Sendable {
     /// ``SequenceDefinition/sendWindow`` (quiet hours) applies to its steps. Default `false`;
     /// ``EmailRunner`` and ``SMSRunner`` say `true`.
     var sendsMessages: Bool { get }
+
+    /// Whether the runner starts work elsewhere and answers ``RunnerAction/awaitCallback(_:)``,
+    /// so its inputs carry a ``RunnerInput/callbackToken``. Default `false`.
+    var awaitsCallbacks: Bool { get }
 }
 
 extension TaskRunner {
@@ -59,4 +63,5 @@ extension TaskRunner {
     public var rendersTemplates: Bool { true }
     public var configKeys: [String]? { nil }
     public var sendsMessages: Bool { false }
+    public var awaitsCallbacks: Bool { false }
 }

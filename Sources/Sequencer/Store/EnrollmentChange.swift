@@ -37,6 +37,21 @@ public struct EnrollmentChange: Sendable, Hashable {
         /// `$events.<name>` records when it last came (`{"at": ISO 8601, "count": n}`), and an
         /// active enrollment is due at once (see ``Sequencer/send(event:data:to:now:)``).
         case event(name: String, data: [String: JSONValue])
+        /// The outside system reported on the callback of visit `visit` (see
+        /// ``Sequencer/complete(token:outcome:now:)`` and ``Sequencer/heartbeat(token:progress:now:)``).
+        /// Refused (``SequencerError/Code/invalidState``) unless the enrollment is active or paused
+        /// at that visit with no completion recorded yet.
+        case callback(visit: Int, CallbackReport)
+    }
+
+    /// What the outside system reported on a callback.
+    public enum CallbackReport: Sendable, Hashable {
+        /// It succeeded; `result`, when given with a `resultKey`, merges into the context under that key.
+        case succeeded(result: JSONValue?, resultKey: String?)
+        /// It failed, for `reason`.
+        case failed(reason: String)
+        /// It is still working; `progress` is 0 to 100 when known.
+        case heartbeat(progress: Double?)
     }
 
     /// What changes.
@@ -87,7 +102,8 @@ public struct EnrollmentChange: Sendable, Hashable {
     public var makesDue: Bool {
         switch kind {
         case .mergeContext, .resume, .retry, .move, .migrate, .event: true
-        case .pause, .cancel: false
+        case .callback(_, .succeeded), .callback(_, .failed): true
+        case .pause, .cancel, .callback(_, .heartbeat): false
         }
     }
 
@@ -114,6 +130,10 @@ public struct EnrollmentChange: Sendable, Hashable {
             try merge(patch, into: &enrollment, now: now)
             message = "received event '\(name)'" + (data.isEmpty ? "" : " with " + data.keys.sorted().joined(separator: ", "))
             kind = .eventReceived
+        case .callback(let visit, let report):
+            let recorded = try record(report, visit: visit, on: &enrollment, now: now)
+            kind = recorded.kind
+            message = recorded.message
         case .pause:
             guard enrollment.status == .active else { throw invalid(enrollment, "pause") }
             enrollment.status = .paused
@@ -137,6 +157,8 @@ public struct EnrollmentChange: Sendable, Hashable {
             enrollment.status = .active
             enrollment.attempts = 0
             enrollment.lastError = nil
+            // A callback that failed or timed out is started again.
+            enrollment.callback = nil
             enrollment.nextRunAt = now
             kind = .retried
         case .move(let step, let version, let steps, let actor):
@@ -209,6 +231,60 @@ public struct EnrollmentChange: Sendable, Hashable {
         }
         enrollment.context = merged
         if enrollment.status == .active { enrollment.nextRunAt = now }
+    }
+
+    /// Records a callback report on the enrollment's ``Enrollment/callback``.
+    private func record(_ report: CallbackReport, visit: Int, on enrollment: inout Enrollment, now: Date) throws
+        -> (kind: HistoryEvent.Kind, message: String)
+    {
+        let what: String
+        switch report {
+        case .heartbeat: what = "take a heartbeat for"
+        case .succeeded, .failed: what = "complete"
+        }
+        guard enrollment.status == .active || enrollment.status == .paused else {
+            throw SequencerError(.invalidState, "cannot \(what) the callback of enrollment \(enrollment.id): it is \(enrollment.status.rawValue)",
+                                 sequence: enrollment.sequenceName, version: enrollment.sequenceVersion, step: enrollment.stepID)
+        }
+        guard enrollment.visit == visit else {
+            throw SequencerError(.invalidState,
+                                 "cannot \(what) the callback of enrollment \(enrollment.id): the enrollment has left the visit "
+                                     + "the token was issued for (visit \(visit); it is at step \(enrollment.stepID ?? "none"), visit \(enrollment.visit))",
+                                 sequence: enrollment.sequenceName, version: enrollment.sequenceVersion, step: enrollment.stepID)
+        }
+        var callback = enrollment.callback?.visit == visit ? enrollment.callback! : CallbackState(visit: visit)
+        if let outcome = callback.outcome {
+            let how = if case .failed = outcome { "failed" } else { "succeeded" }
+            throw SequencerError(.invalidState,
+                                 "cannot \(what) the callback of enrollment \(enrollment.id): it already \(how) at "
+                                     + (callback.completedAt.map { ISO8601Timestamp.string(from: $0) } ?? "an earlier time"),
+                                 sequence: enrollment.sequenceName, version: enrollment.sequenceVersion, step: enrollment.stepID)
+        }
+        let kind: HistoryEvent.Kind
+        let message: String
+        switch report {
+        case .succeeded(let result, let key):
+            if let result, let key { try merge([key: result], into: &enrollment, now: now) }
+            callback.outcome = .succeeded
+            message = "callback succeeded" + (result != nil && key != nil ? " (result in \(key!))" : "")
+            kind = .callbackCompleted
+        case .failed(let reason):
+            callback.outcome = .failed(reason: reason)
+            message = "callback failed: \(reason)"
+            kind = .callbackCompleted
+        case .heartbeat(let progress):
+            callback.lastHeartbeatAt = now
+            if let progress { callback.progress = progress }
+            message = "heartbeat" + (progress.map { " at \(ConfigReader.format($0))%" } ?? "")
+            kind = .heartbeat
+        }
+        if callback.outcome != nil { callback.completedAt = now }
+        enrollment.callback = callback
+        if enrollment.status == .active {
+            // A completion is acted on at the next tick; a heartbeat moves the timeout.
+            enrollment.nextRunAt = callback.outcome != nil ? now : (callback.expiresAt ?? enrollment.nextRunAt)
+        }
+        return (kind, message)
     }
 
     private static func describe(_ what: String, by actor: String?) -> String {

@@ -82,6 +82,11 @@ public final class InMemoryStore: SequenceStore {
     private let pruning = Mutex(false)
     /// Schedules, and the names a fire is working on (see InMemoryStore+Schedules.swift).
     let scheduleTable = Mutex(ScheduleTable())
+    /// This store's ``callbackSecret()``.
+    private let secret: [UInt8] = {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }()
 
     public init() {}
 
@@ -276,6 +281,9 @@ public final class InMemoryStore: SequenceStore {
         if change.makesDue && changed.contains(where: { $0.status == .active }) { signals.wake() }
         return changed
     }
+
+    /// 32 random bytes made with the store.
+    public func callbackSecret() async throws -> [UInt8] { secret }
 
     public func enrollment(_ id: UUID) async throws -> Enrollment? {
         state.withLock { $0.records[id]?.enrollment }

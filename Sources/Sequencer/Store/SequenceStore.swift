@@ -64,6 +64,13 @@ public protocol SequenceStore: EnrollmentWriter {
     /// number of statements. Returns them as changed, in creation order; none when the subject has none.
     func change(subject: String, _ change: EnrollmentChange, now: Date) async throws -> [Enrollment]
 
+    /// The secret callback tokens are made with (``RunnerInput/callbackToken``): at least 32
+    /// random bytes, the same for every process that shares the store, created once and never
+    /// changed (a new secret invalidates every token handed out). `PostgresStore` keeps it in its
+    /// schema; ``InMemoryStore`` makes one per store. The default is one random secret per process,
+    /// right only for a store no two processes share.
+    func callbackSecret() async throws -> [UInt8]
+
     /// One enrollment, or `nil`.
     func enrollment(_ id: UUID) async throws -> Enrollment?
 
@@ -303,4 +310,13 @@ public struct CommitResult: Sendable, Hashable {
 extension SequenceStore {
     /// No wake-ups: a ``SequencerService`` on this store polls.
     public var wakeUps: (any WakeUpSource)? { nil }
+
+    /// One random secret for the process (see the requirement).
+    public func callbackSecret() async throws -> [UInt8] { processCallbackSecret }
 }
+
+/// The default ``SequenceStore/callbackSecret()``.
+private let processCallbackSecret: [UInt8] = {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+}()

@@ -13,6 +13,11 @@ import ServiceLifecycle
 import UnixSignals
 import Testing
 
+// Sources/Sequencer/Callbacks/Sequencer+Callbacks.swift:15
+func Sources_Sequencer_Callbacks_Sequencer_Callbacks_swift_15() async throws {
+    try await sequencer.complete(token: token, outcome: .success(["url": "https://example.com/build/42"]))
+}
+
 // Sources/Sequencer/Conditions/Condition.swift:19
 func Sources_Sequencer_Conditions_Condition_swift_19() async throws {
     let used = Condition.compare(.gt, .get("usage.projects"), .raw(0))
