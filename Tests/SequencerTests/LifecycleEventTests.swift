@@ -73,4 +73,28 @@ struct LifecycleEventTests {
         #expect(bySubject["cancelled-meanwhile"] == nil)
         #expect(try await sequencer.enrollment(ids["cancelled-meanwhile"]!).status == .cancelled)
     }
+
+    /// Waits 10 minutes for a callback that never comes.
+    struct Starter: TaskRunner {
+        let name = "Start"
+        var awaitsCallbacks: Bool { true }
+        func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
+            batch.map { $0.result(.awaitCallback(CallbackWait(timeout: .seconds(600)))) }
+        }
+    }
+
+    @Test func aCallbackTimeoutIsStreamedAsTimedOutThenFailedWithoutAnAltNext() async throws {
+        let sequencer = Sequencer(store: InMemoryStore(), runners: .builtIn + [Starter()])
+        try await sequencer.register(SequenceDefinition(name: "job", version: 1, steps: [Step(id: "start", runner: "Start")]))
+        let start = Date(timeIntervalSince1970: 1_900_000_000)
+        let id = try await sequencer.enroll("job-1", in: "job", now: start)
+        _ = try await sequencer.tick(now: start)
+        let events = sequencer.lifecycleEvents()
+        _ = try await sequencer.tick(now: start.addingTimeInterval(600))
+        let seen = await Self.collect(events, count: 2, within: .seconds(5))
+        #expect(seen.map(\.kind) == [.timedOut, .failed], "\(seen.map(\.kind))")
+        #expect(seen.first?.step == "start" && seen.first?.enrollment.id == id)
+        #expect(seen.first?.message?.hasPrefix("no callback by") == true && seen.first?.message?.hasSuffix("(timed out)") == true,
+                "\(seen.first?.message ?? "")")
+    }
 }

@@ -324,6 +324,11 @@ struct BatchRun {
         let dropped = Set(fencedOut)
         var byID: [UUID: Enrollment] = [:]
         for item in state.items where item.touched { byID[item.enrollment.id] = item.enrollment }
+        for (id, reason) in state.timedOut where !dropped.contains(id) {
+            guard let enrollment = byID[id], let history = state.events.first(where: { $0.enrollmentID == id }) else { continue }
+            sequencer.lifecycle.publish(LifecycleEvent(kind: .timedOut, enrollment: enrollment, step: history.fromStep,
+                                                       message: reason, at: history.at))
+        }
         for event in state.events where !dropped.contains(event.enrollmentID) {
             let kind: LifecycleEvent.Kind
             switch event.kind {

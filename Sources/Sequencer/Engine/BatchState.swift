@@ -66,6 +66,8 @@ struct BatchState {
     private(set) var events: [HistoryEvent] = []
     private(set) var report = TickReport()
     private(set) var tally = Tally()
+    /// Enrollments whose callback wait timed out in this batch, with the reason.
+    private(set) var timedOut: [UUID: String] = [:]
     let now: Date
     let configuration: Sequencer.Configuration
     let logger: Logger
@@ -105,7 +107,8 @@ struct BatchState {
             move(i, to: definition.successor(of: goal), by: .goal, message: "goal '\(goal)' met")
             return items[i].enrollment.status == .active
         }
-        if let (action, message) = callbackResult(i, step: definition.step(stepID)) {
+        if let (action, message, timeout) = callbackResult(i, step: definition.step(stepID)) {
+            if timeout { timedOut[items[i].enrollment.id] = message }
             return apply(action, message: message, to: i)
         }
         return true
@@ -114,25 +117,25 @@ struct BatchState {
     /// What the engine decides, without the runner, for a step whose callback this visit already
     /// has: its completion, its timeout, or more waiting (another change woke it early). `nil`
     /// when the runner should run (no wait began at this visit).
-    private func callbackResult(_ i: Int, step: Step?) -> (RunnerAction, String)? {
+    private func callbackResult(_ i: Int, step: Step?) -> (action: RunnerAction, message: String, timedOut: Bool)? {
         let e = items[i].enrollment
         guard let callback = e.callback, callback.visit == e.visit else { return nil }
         let hasAlternative = step?.altNext != nil
         switch callback.outcome {
         case .succeeded?:
-            return (.next, "callback succeeded")
+            return (.next, "callback succeeded", false)
         case .failed(let reason)?:
             let why = "callback failed: \(reason)"
-            return hasAlternative ? (.altNext, why) : (.fail(why + " (the step has no altNext)"), why)
+            return (hasAlternative ? .altNext : .fail(why + " (the step has no altNext)"), why, false)
         case nil:
             guard let expiry = callback.expiresAt else { return nil }
             guard now >= expiry else {
-                return (.noop(until: expiry), "waiting for a callback until \(ConfigReader.format(expiry))")
+                return (.noop(until: expiry), "waiting for a callback until \(ConfigReader.format(expiry))", false)
             }
             let missed = callback.heartbeatInterval != nil && expiry < callback.deadline!
             let why = missed ? "no heartbeat since \(ConfigReader.format(callback.lastHeartbeatAt ?? callback.startedAt!)) (timed out)"
                              : "no callback by \(ConfigReader.format(expiry)) (timed out)"
-            return hasAlternative ? (.altNext, why) : (.fail(why + "; the step has no altNext"), why)
+            return (hasAlternative ? .altNext : .fail(why + "; the step has no altNext"), why, true)
         }
     }
 

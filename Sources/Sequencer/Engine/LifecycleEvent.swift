@@ -11,6 +11,9 @@ public struct LifecycleEvent: Sendable, Hashable {
         case failed
         /// An attempt of a step failed and another is scheduled.
         case retrying
+        /// A callback step's wait ended without a completion (its timeout, or a missed heartbeat);
+        /// the enrollment went to the step's `altNext` or failed (a `failed` event follows then).
+        case timedOut
     }
 
     public var kind: Kind
@@ -34,7 +37,7 @@ public struct LifecycleEvent: Sendable, Hashable {
 
 extension Sequencer {
     /// What this process's ticks do to enrollments that a host may want to act on in code: each
-    /// `completed`, `failed` and `retrying`, once its tick has committed it (an outcome fenced
+    /// `completed`, `failed`, `retrying` and `timedOut`, once its tick has committed it (an outcome fenced
     /// out, because another ticker or the host changed the enrollment meanwhile, yields nothing).
     ///
     /// ```swift
