@@ -28,8 +28,8 @@ func Sources_Sequencer_Conditions_Condition_swift_19() async throws {
     let step = Step(id: "has-used", runner: "Conditional", config: used.jsonValue, altNext: "nudge")
 }
 
-// Sources/Sequencer/Engine/LifecycleEvent.swift:40
-func Sources_Sequencer_Engine_LifecycleEvent_swift_40() async throws {
+// Sources/Sequencer/Engine/LifecycleEvent.swift:43
+func Sources_Sequencer_Engine_LifecycleEvent_swift_43() async throws {
     for await event in sequencer.lifecycleEvents() where event.kind == .failed {
         logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
     }
@@ -335,6 +335,12 @@ func Sources_SequencerTransports_HTTPSMSTransport_swift_8() async throws {
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
     let sequencer = Sequencer(store: store, runners: .builtIn + [SMSRunner(transport: sms, ledger: ledger,
                                                                            defaultFrom: "+15555550100")])
+}
+
+// Sources/SequencerTransports/HTTPTaskRunner.swift:10
+func Sources_SequencerTransports_HTTPTaskRunner_swift_10() async throws {
+    let tasks = HTTPTaskRunner(configuration: .init(callbackURL: "https://app.example.com/sequencer/callbacks/"))
+    let sequencer = Sequencer(store: store, runners: .builtIn + [tasks])
 }
 
 // Sources/SequencerTransports/SMTPTransport+Configuration.swift:7

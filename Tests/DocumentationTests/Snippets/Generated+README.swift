@@ -123,8 +123,35 @@ func README_md_378() async throws {
     try await sequencer.send(event: "deployed", to: .enrollment(id))
 }
 
-// README.md:424
-func README_md_424() async throws {
+// README.md:399
+func README_md_399() async throws {
+    let tasks = HTTPTaskRunner(configuration: .init(callbackURL: "https://app.example.com/sequencer/callbacks/"))
+    let sequencer = Sequencer(store: store, runners: .builtIn + [tasks])
+}
+
+// README.md:417
+func README_md_417() async throws {
+    let router = Router()
+    router.post("sequencer/callbacks/:token") { request, context -> HTTPResponse.Status in
+        let token = try context.parameters.require("token")
+        let report = try JSONValue(json: String(buffer: try await request.body.collect(upTo: 1 << 20)))
+        do {
+            switch report["status"]?.stringValue {
+            case "running": try await sequencer.heartbeat(token: token, progress: report["progress"]?.numberValue)
+            case "failed": try await sequencer.complete(token: token, outcome: .failure(report["reason"]?.stringValue ?? "failed"))
+            default: try await sequencer.complete(token: token, outcome: .success(report["result"]))
+            }
+        } catch let error as SequencerError where error.code == .unknownCallback {
+            throw HTTPError(.notFound, message: error.message)
+        } catch let error as SequencerError where error.code == .invalidState {
+            throw HTTPError(.conflict, message: error.message)
+        }
+        return .noContent
+    }
+}
+
+// README.md:499
+func README_md_499() async throws {
     try await sequencer.schedule(Schedule(
         name: "weekly-report", recurrence: try Recurrence("0 9 * * MON"),
         timeZone: TimeZone(identifier: "Europe/Paris")!, sequence: "report",
@@ -133,8 +160,8 @@ func README_md_424() async throws {
     try await sequencer.pauseSchedule("weekly-report")   // resumeSchedule, deleteSchedule
 }
 
-// README.md:477
-func README_md_477() async throws {
+// README.md:552
+func README_md_552() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -148,8 +175,8 @@ func README_md_477() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:779
-func README_md_779() async throws {
+// README.md:854
+func README_md_854() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -168,8 +195,8 @@ func README_md_779() async throws {
     }
 }
 
-// README.md:832
-func README_md_832() async throws {
+// README.md:907
+func README_md_907() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -177,7 +204,7 @@ func README_md_832() async throws {
     }
 }
 
-// README.md:953
+// README.md:1028
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -187,8 +214,8 @@ func README_md_832() async throws {
     // …
 }
 
-// README.md:987
-func README_md_987() async throws {
+// README.md:1062
+func README_md_1062() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -198,8 +225,8 @@ func README_md_987() async throws {
     ])
 }
 
-// README.md:1059
-func README_md_1059() async throws {
+// README.md:1134
+func README_md_1134() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -212,8 +239,8 @@ func README_md_1059() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:1101
-func README_md_1101() async throws {
+// README.md:1176
+func README_md_1176() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -224,15 +251,15 @@ func README_md_1101() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1122
-func README_md_1122() async throws {
+// README.md:1197
+func README_md_1197() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1146
-func README_md_1146() async throws {
+// README.md:1221
+func README_md_1221() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -256,13 +283,13 @@ func README_md_1146() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
 }
 
-// README.md:1179
-func README_md_1179() async throws {
+// README.md:1254
+func README_md_1254() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
 
-// README.md:1397
-func README_md_1397() async throws {
+// README.md:1472
+func README_md_1472() async throws {
       for await event in sequencer.lifecycleEvents() where event.kind == .failed {
           logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
       }
