@@ -160,6 +160,17 @@ let package = Package(
             path: "Examples/OnboardingDrip",
             swiftSettings: swiftSettings
         ),
+        // "Tell me when it's done" (README "Callbacks and notifications"): runs a command, then mails and texts its result.
+        .executableTarget(
+            name: "TellMeWhenDone",
+            dependencies: [
+                "Sequencer", "SequencerPostgres", "SequencerTransports",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/TellMeWhenDone",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SequencerTests",
             dependencies: [
@@ -207,7 +218,8 @@ let package = Package(
         .testTarget(
             name: "ExamplesTests",
             dependencies: [
-                "SignupServiceApp", "Sequencer", "SequencerPostgresTesting",
+                // TellMeWhenDone: its tests run the built binary.
+                "SignupServiceApp", "Sequencer", "SequencerPostgresTesting", "TellMeWhenDone",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
