@@ -55,7 +55,7 @@ public enum StoreConformance {
               body: uniqueSubject),
         Check(name: "a claim of an enrollment whose lease expired counts an attempt; a crash loop fails after the last",
               body: crashLoopsEnd),
-    ] + scheduleChecks + eventChecks + callbackChecks
+    ] + scheduleChecks + eventChecks + callbackChecks + notificationChecks
 
     // MARK: Fixtures
 

@@ -31,9 +31,11 @@ struct BatchRun {
             await withDiscardingTaskGroup { group in
                 group.addTask { await keepLeases() }
                 await runRounds(&state)
+                if !Task.isCancelled { await notify(&state) }
                 group.cancelAll()
             }
         }
+        state.postponeHeld("the tick stopped before it was sent")
         return try await finish(state)
     }
 
@@ -279,6 +281,112 @@ struct BatchRun {
             return (zone, "the context's \(key) '\(Limits.excerpt(name))' is not a known time zone; used \(zone.identifier)")
         }
         return (fallback(), nil)
+    }
+
+    // MARK: Notifications
+
+    /// Sends the sequences' notifications (``SequenceNotification``) for the failures and
+    /// completions held in this batch and for retries that call for one, one runner call per
+    /// (sequence, version, kind); then lets each held transition happen, or postpones it when its
+    /// message could not be sent.
+    private func notify(_ state: inout BatchState) async {
+        struct Key: Hashable { let sequence: String; let version: Int; let kind: String }
+        var groups: [Key: [(index: Int, reason: String?)]] = [:]
+        for (i, item) in state.items.enumerated() {
+            let e = item.enrollment
+            if let pending = item.pendingFinal {
+                let reason: String? = if case .failed(let why) = pending { why } else { nil }
+                groups[Key(sequence: e.sequenceName, version: e.sequenceVersion, kind: pending.kind), default: []].append((i, reason))
+            } else if item.retryNotice {
+                groups[Key(sequence: e.sequenceName, version: e.sequenceVersion, kind: "retrying"), default: []]
+                    .append((i, e.lastError))
+            }
+        }
+        for (key, members) in groups {
+            guard let notification = state.items[members[0].index].definition?.notification(key.kind) else { continue }
+            var step = notification.step
+            let runner = sequencer.runners[step.runner]
+            // An operator's message is not held back by a subject's frequency cap.
+            if runner?.configKeys?.contains("frequencyCap") == true, step.config["frequencyCap"] == nil,
+               case .object(var members) = step.config {
+                members["frequencyCap"] = "ignore"
+                step.config = .object(members)
+            }
+            var inputs: [RunnerInput] = []
+            var answers: [UUID: (RunnerAction, String?)] = [:]
+            for member in members {
+                let e = state.items[member.index].enrollment
+                let context = e.context.merging(["notification": notificationData(e, kind: key.kind, reason: member.reason)])
+                do {
+                    let config = runner?.rendersTemplates ?? true
+                        ? try TemplateRenderer.render(config: step.config, context: context) : step.config
+                    inputs.append(RunnerInput(
+                        id: e.id, subject: e.subject, sequence: e.sequenceName, version: e.sequenceVersion, step: step,
+                        config: config, context: context, now: now, stepEnteredAt: e.stepEnteredAt, attempt: 1, visit: e.visit,
+                        timeZone: sequencer.configuration.defaultTimeZone))
+                } catch {
+                    answers[e.id] = (.fail("its config did not render: \(error)"), nil)
+                }
+            }
+            if let runner, !inputs.isEmpty {
+                do {
+                    for result in try await runner.run(inputs) where answers[result.id] == nil {
+                        answers[result.id] = (result.action, result.message)
+                    }
+                } catch {
+                    for input in inputs { answers[input.id] = (.retry("\(error)"), nil) }
+                }
+            } else if runner == nil {
+                for input in inputs { answers[input.id] = (.retry("no runner named '\(step.runner)' is registered"), nil) }
+            }
+            for member in members {
+                let e = state.items[member.index].enrollment
+                let (action, message) = answers[e.id] ?? (.retry("the runner returned no result"), nil)
+                apply(action, message: message, notification: key.kind, runner: step.runner, to: member.index, &state)
+            }
+        }
+    }
+
+    /// What one notification's send did to its enrollment.
+    private func apply(_ action: RunnerAction, message: String?, notification kind: String, runner: String, to i: Int,
+                       _ state: inout BatchState) {
+        let what = "\(runner) notification (\(kind))"
+        let held = state.items[i].pendingFinal != nil
+        func notSent(_ why: String, until: Date?) {
+            if held {
+                state.postpone(i, reason: why, until: until)
+            } else {
+                state.noteRetryNotice(i, "\(what) was not sent: \(why); it is tried again at the next retry")
+            }
+        }
+        switch action {
+        case .next, .altNext, .goTo:
+            let note = "\(what): \(message ?? "sent")"
+            if held { state.finalize(i, note: note) } else { state.noteRetryNotice(i, note) }
+        case .fail(let reason):
+            let note = "\(what) was refused and not sent: \(reason)"
+            if held { state.finalize(i, note: note) } else { state.noteRetryNotice(i, note) }
+        case .retry(let reason):
+            notSent(reason, until: nil)
+        case .noop(let until):
+            notSent(message ?? "it was deferred", until: until)
+        case .awaitCallback:
+            let note = "\(what): the runner cannot send notifications (it waits for a callback)"
+            if held { state.finalize(i, note: note) } else { state.noteRetryNotice(i, note) }
+        }
+    }
+
+    /// `notification` for a message's template.
+    private func notificationData(_ e: Enrollment, kind: String, reason: String?) -> JSONValue {
+        let seconds = max(0, now.timeIntervalSince(e.createdAt))
+        return [
+            "kind": .string(kind), "sequence": .string(e.sequenceName), "version": .number(Double(e.sequenceVersion)),
+            "subject": .string(e.subject), "enrollment": .string(e.id.uuidString.lowercased()),
+            "step": e.stepID.map(JSONValue.string) ?? .null, "reason": reason.map(JSONValue.string) ?? .null,
+            "attempts": .number(Double(e.attempts)), "startedAt": .string(ISO8601Timestamp.string(from: e.createdAt)),
+            "duration": .string(SequenceNotification.spoken(seconds)), "seconds": .number(seconds.rounded()),
+            "stepDuration": .string(SequenceNotification.spoken(max(0, now.timeIntervalSince(e.stepEnteredAt)))),
+        ]
     }
 
     // MARK: Finish

@@ -21,6 +21,25 @@ struct BatchState {
         /// Whether the batch did anything to it; one it never got to (the tick was cancelled) is
         /// released instead of committed.
         var touched = false
+        /// A failure or completion held until the sequence's notification of it is sent.
+        var pendingFinal: PendingFinal?
+        /// Whether its notification was dealt with, so the held transition now happens.
+        var notificationHandled = false
+        /// Whether a retry in this batch calls for the sequence's `retrying` notification.
+        var retryNotice = false
+    }
+
+    /// A transition held for its notification (see ``SequenceNotification``).
+    enum PendingFinal {
+        case failed(reason: String)
+        case completed(by: Transition, message: String?)
+
+        var kind: String {
+            switch self {
+            case .failed: "failed"
+            case .completed: "completed"
+            }
+        }
     }
 
     /// What the batch did, by sequence and step, for the metrics (see ``Observability``).
@@ -96,7 +115,9 @@ struct BatchState {
         // crashes each ticker that runs it). Fail it rather than run it again.
         if items[i].stepsRun == 0, items[i].enrollment.attempts >= configuration.retry.maxAttempts {
             let e = items[i].enrollment
-            fail(i, "gave up after \(e.attempts) attempts: \(e.lastError ?? "no reason recorded")")
+            let reason = e.lastError ?? "no reason recorded"
+            // A failure held for its notification kept its reason, which already says so.
+            fail(i, reason.hasPrefix("gave up after ") ? reason : "gave up after \(e.attempts) attempts: \(reason)")
             return false
         }
         if items[i].stepsRun >= configuration.stepBudget {
@@ -105,7 +126,7 @@ struct BatchState {
         }
         if let goal = definition.metGoal(after: stepID, context: items[i].enrollment.context, now: now) {
             move(i, to: definition.successor(of: goal), by: .goal, message: "goal '\(goal)' met")
-            return items[i].enrollment.status == .active
+            return isRunning(i)
         }
         if let (action, message, timeout) = callbackResult(i, step: definition.step(stepID)) {
             if timeout { timedOut[items[i].enrollment.id] = message }
@@ -182,7 +203,12 @@ struct BatchState {
             awaitCallback(i, wait, message: message)
             return false
         }
-        return items[i].enrollment.status == .active
+        return isRunning(i)
+    }
+
+    /// Whether the enrollment is still walking its steps in this batch (not ended, not held for a notification).
+    func isRunning(_ i: Int) -> Bool {
+        items[i].enrollment.status == .active && items[i].pendingFinal == nil
     }
 
     // MARK: Transitions
@@ -190,6 +216,10 @@ struct BatchState {
     /// Moves to `target` (`nil`: the end, which completes the enrollment).
     mutating func move(_ i: Int, to target: String?, by transition: Transition, message: String?) {
         items[i].touched = true
+        if target == nil, !items[i].notificationHandled, items[i].definition?.notification("completed") != nil {
+            items[i].pendingFinal = .completed(by: transition, message: message)
+            return
+        }
         var e = items[i].enrollment
         let from = e.stepID
         let kind: HistoryEvent.Kind
@@ -289,6 +319,9 @@ struct BatchState {
             return
         }
         let delay = policy.delay(forRetry: attempts)
+        if case .retrying(let after)? = items[i].definition?.notification("retrying")?.on, attempts >= after {
+            items[i].retryNotice = true
+        }
         items[i].enrollment.nextRunAt = later(by: delay)
         items[i].enrollment.lastError = reason
         items[i].enrollment.updatedAt = now
@@ -300,6 +333,10 @@ struct BatchState {
     /// Fails the enrollment with `reason`.
     mutating func fail(_ i: Int, _ reason: String) {
         items[i].touched = true
+        if !items[i].notificationHandled, items[i].definition?.notification("failed") != nil {
+            items[i].pendingFinal = .failed(reason: reason)
+            return
+        }
         tally.failed[Tally.Key(sequence: items[i].enrollment.sequenceName, step: items[i].enrollment.stepID ?? "-", what: ""),
                      default: 0] += 1
         items[i].enrollment.status = .failed
@@ -319,6 +356,49 @@ struct BatchState {
         append(i, .budgetExhausted, to: items[i].enrollment.stepID,
                message: "used its budget of \(configuration.stepBudget) steps; resumes next tick")
         report.budgetExhausted += 1
+    }
+
+    // MARK: Notifications
+
+    /// The held transition happens now that its notification was sent (or refused for good);
+    /// `note` goes in the history with it.
+    mutating func finalize(_ i: Int, note: String) {
+        guard let pending = items[i].pendingFinal else { return }
+        items[i].pendingFinal = nil
+        items[i].notificationHandled = true
+        let at = items[i].enrollment.stepID
+        switch pending {
+        case .failed(let reason): fail(i, reason)
+        case .completed(let transition, let message): move(i, to: nil, by: transition, message: message)
+        }
+        events.append(HistoryEvent(enrollmentID: items[i].enrollment.id, kind: .notified, fromStep: at, toStep: nil,
+                                   message: note, visit: items[i].enrollment.visit, at: now))
+    }
+
+    /// The held transition does not happen yet: its notification could not be sent. The
+    /// enrollment stays at its step, due again at `until` or after the retry policy's base delay,
+    /// when the step runs again (a message already sent is not sent again).
+    mutating func postpone(_ i: Int, reason: String, until: Date?) {
+        guard let pending = items[i].pendingFinal else { return }
+        items[i].pendingFinal = nil
+        if case .failed(let why) = pending { items[i].enrollment.lastError = why }
+        let wake = until.map { max($0, now) } ?? later(by: configuration.retry.delay(forRetry: 1, random: 0))
+        items[i].enrollment.nextRunAt = wake
+        items[i].enrollment.updatedAt = now
+        append(i, .notified, to: items[i].enrollment.stepID,
+               message: "the \(pending.kind) notification was not sent: \(reason); the step runs again at \(ConfigReader.format(wake))")
+    }
+
+    /// Postpones every transition still held (the tick stopped before its notification went),
+    /// due at once for the next ticker.
+    mutating func postponeHeld(_ reason: String) {
+        for i in items.indices where items[i].pendingFinal != nil { postpone(i, reason: reason, until: now) }
+    }
+
+    /// Records how a `retrying` notification went.
+    mutating func noteRetryNotice(_ i: Int, _ message: String) {
+        items[i].retryNotice = false
+        append(i, .notified, to: items[i].enrollment.stepID, message: message)
     }
 
     private mutating func append(_ i: Int, _ kind: HistoryEvent.Kind, to: String?, message: String?) {

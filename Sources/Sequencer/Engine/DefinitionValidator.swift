@@ -44,8 +44,9 @@ struct DefinitionValidator {
         for step in d.steps {
             try Limits.check(length: step.id, maximum: Limits.maximumNameBytes, what: "the step id", field: "id",
                              sequence: name, version: d.version, step: Limits.excerpt(step.id))
-            guard !step.id.isEmpty, step.id != Step.end, !step.id.utf8.contains(0) else {
-                throw fail(.invalidIdentifier, "a step id must be non-empty, free of NUL characters and not '\(Step.end)'",
+            guard !step.id.isEmpty, step.id != Step.end, !step.id.utf8.contains(0), !step.id.hasPrefix("$notify.") else {
+                throw fail(.invalidIdentifier,
+                           "a step id must be non-empty, free of NUL characters, not '\(Step.end)' and not start with '$notify.'",
                            step: step.id, field: "id")
             }
             guard ids.insert(step.id).inserted else {
@@ -103,7 +104,41 @@ struct DefinitionValidator {
                 try checkTarget(target, step: step, field: "config.target")
             }
         }
+        for (index, notification) in d.notifications.enumerated() {
+            try validate(notification, at: "notifications[\(index)]", in: d, fail: fail)
+        }
         try checkGoToCycles(d, fail: fail)
+    }
+
+    /// A notification's runner and config, as a step's are checked; errors name the step
+    /// `$notify.<kind>` and the field under `notifications[index]`.
+    private func validate(_ notification: SequenceNotification, at prefix: String, in d: SequenceDefinition,
+                          fail: (SequencerError.Code, String, String?, String?) -> SequencerError) throws {
+        let step = notification.step
+        guard let runner = runners[step.runner] else {
+            let known = runners.keys.sorted().joined(separator: ", ")
+            throw fail(.unknownRunner, "no runner named '\(Limits.excerpt(step.runner))' is registered (known: \(known))",
+                       step.id, "\(prefix).runner")
+        }
+        if let problem = step.config.inspect(at: "config", maximumBytes: limits.maximumConfigBytes) {
+            throw fail(problem.kind == .unstorable ? .invalidConfig : .limitExceeded,
+                       "the config has \(problem.description) at \(problem.path)", step.id, "\(prefix).\(problem.path)")
+        }
+        if let known = runner.configKeys, let config = step.config.objectValue,
+           let (key, suggestion) = KnownKeys.firstUnknown(in: config, known: known) {
+            throw fail(.invalidConfig, KnownKeys.message(Limits.excerpt(key), suggestion: suggestion, known: known,
+                                                         what: "a \(step.runner) config"),
+                       step.id, "\(prefix).config.\(key)")
+        }
+        do {
+            if runner.rendersTemplates {
+                try TemplateRenderer.validate(config: step.config, sequence: Limits.excerpt(d.name), version: d.version, step: step.id)
+            }
+            try runner.validate(step, in: d)
+        } catch var error as SequencerError {
+            error.field = error.field.map { "\(prefix).\($0)" } ?? prefix
+            throw error
+        }
     }
 
     /// A cycle made only of GoTo steps never reaches a runner that could wait or branch: reject it.

@@ -34,6 +34,11 @@ struct PreparedDefinition: Sendable {
         }
     }
 
+    /// The notification sent when an enrollment fails, completes, or retries (the first of each kind).
+    func notification(_ kind: String) -> SequenceNotification? {
+        definition.notifications.first { $0.on.kind == kind }
+    }
+
     var name: String { definition.name }
     var version: Int { definition.version }
 

@@ -9,7 +9,7 @@ import Foundation
 /// the key meant when one is close.
 enum DefinitionReader {
     /// The keys of a definition object.
-    static let definitionKeys = ["name", "version", "timeZone", "uniqueSubject", "sendWindow", "steps"]
+    static let definitionKeys = ["name", "version", "timeZone", "uniqueSubject", "sendWindow", "notifications", "steps"]
     /// The keys of a step object.
     static let stepKeys = ["id", "runner", "config", "next", "altNext", "window"]
 
@@ -86,9 +86,20 @@ enum DefinitionReader {
                 throw error
             }
         }
+        var notifications: [SequenceNotification] = []
+        switch root["notifications"] {
+        case nil, .null?: break
+        case .array(let values)?:
+            for (index, value) in values.enumerated() {
+                notifications.append(try SequenceNotification.read(value, index: index, sequence: name, version: version))
+            }
+        case let other?:
+            throw failure("'notifications' must be an array, not \(other.typeName)", field: "notifications")
+        }
         var definition = SequenceDefinition(name: name, version: version, timeZone: timeZone, steps: steps)
         definition.uniqueSubject = uniqueSubject
         definition.sendWindow = sendWindow
+        definition.notifications = notifications
         return definition
     }
 

@@ -109,6 +109,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         case callbackCompleted
         /// The outside system reported it is still working (``Sequencer/heartbeat(token:progress:now:)``).
         case heartbeat
+        /// A notification of the sequence (``SequenceNotification``) was sent, or could not be; the
+        /// message says which and why.
+        case notified
     }
 
     public var enrollmentID: UUID

@@ -36,6 +36,9 @@ public struct SequenceDefinition: Sendable, Hashable {
     /// (Email, SMS, ``TaskRunner/sendsMessages``) and comes due outside this window, in the
     /// enrollment's time zone, waits until it next opens. A step's own ``Step/window`` replaces it.
     public var sendWindow: SendWindow?
+    /// Messages sent when an enrollment fails, completes or keeps retrying (JSON key
+    /// `"notifications"`); see ``SequenceNotification``.
+    public var notifications: [SequenceNotification] = []
 
     /// What enrolling a subject that already has an active or paused enrollment does, in a
     /// sequence with ``SequenceDefinition/uniqueSubject``.
@@ -106,6 +109,7 @@ public struct SequenceDefinition: Sendable, Hashable {
         if let timeZone { members["timeZone"] = .string(timeZone) }
         if let uniqueSubject { members["uniqueSubject"] = .string(uniqueSubject.rawValue) }
         if let sendWindow { members["sendWindow"] = sendWindow.jsonValue }
+        if !notifications.isEmpty { members["notifications"] = .array(notifications.map(\.jsonValue)) }
         return .object(members)
     }
 
