@@ -150,8 +150,8 @@ func README_md_417() async throws {
     }
 }
 
-// README.md:517
-func README_md_517() async throws {
+// README.md:553
+func README_md_553() async throws {
     try await sequencer.schedule(Schedule(
         name: "weekly-report", recurrence: try Recurrence("0 9 * * MON"),
         timeZone: TimeZone(identifier: "Europe/Paris")!, sequence: "report",
@@ -160,8 +160,8 @@ func README_md_517() async throws {
     try await sequencer.pauseSchedule("weekly-report")   // resumeSchedule, deleteSchedule
 }
 
-// README.md:570
-func README_md_570() async throws {
+// README.md:606
+func README_md_606() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -175,8 +175,8 @@ func README_md_570() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:872
-func README_md_872() async throws {
+// README.md:908
+func README_md_908() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -195,8 +195,8 @@ func README_md_872() async throws {
     }
 }
 
-// README.md:925
-func README_md_925() async throws {
+// README.md:961
+func README_md_961() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -204,7 +204,7 @@ func README_md_925() async throws {
     }
 }
 
-// README.md:1046
+// README.md:1082
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -214,8 +214,8 @@ func README_md_925() async throws {
     // …
 }
 
-// README.md:1080
-func README_md_1080() async throws {
+// README.md:1116
+func README_md_1116() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -225,8 +225,8 @@ func README_md_1080() async throws {
     ])
 }
 
-// README.md:1152
-func README_md_1152() async throws {
+// README.md:1188
+func README_md_1188() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -239,8 +239,8 @@ func README_md_1152() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:1194
-func README_md_1194() async throws {
+// README.md:1230
+func README_md_1230() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -251,15 +251,15 @@ func README_md_1194() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1215
-func README_md_1215() async throws {
+// README.md:1251
+func README_md_1251() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1239
-func README_md_1239() async throws {
+// README.md:1275
+func README_md_1275() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -283,13 +283,13 @@ func README_md_1239() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
 }
 
-// README.md:1272
-func README_md_1272() async throws {
+// README.md:1308
+func README_md_1308() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
 
-// README.md:1490
-func README_md_1490() async throws {
+// README.md:1526
+func README_md_1526() async throws {
       for await event in sequencer.lifecycleEvents() where event.kind == .failed {
           logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
       }
