@@ -211,6 +211,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // The host's callback route in the HTTPTask test.
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["Servers"],
             swiftSettings: swiftSettings

@@ -1,7 +1,14 @@
 import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PostgresNIO
 import Sequencer
+import SequencerPostgres
+import SequencerPostgresTesting
 import SequencerTesting
 import SequencerTransports
+import Synchronization
 import Testing
 
 @Suite("HTTP task runner against a local server")
@@ -92,5 +99,68 @@ struct HTTPTaskRunnerTests {
         }
         #expect(error?.code == .invalidConfig && error?.field == field && error?.step == "start" && error?.sequence == "bad",
                 "\(String(describing: error))")
+    }
+
+    /// The whole loop on PostgreSQL: the runner starts two jobs at a local service, which calls
+    /// the host's callback route (Hummingbird, on loopback) with a heartbeat and then its outcome;
+    /// the route hands each report to the sequencer, and the ticks move the enrollments on.
+    @Test func onPostgreSQLTheServiceCallsBackThroughTheHostsRoute() async throws {
+        let holder = Mutex<Sequencer?>(nil)
+        let router = Router()
+        router.post("callbacks/:token") { request, context -> HTTPResponse.Status in
+            guard let sequencer = holder.withLock({ $0 }) else { return .serviceUnavailable }
+            let token = try context.parameters.require("token")
+            let report = try JSONValue(json: String(buffer: try await request.body.collect(upTo: 1 << 20)))
+            switch report["status"]?.stringValue {
+            case "running": try await sequencer.heartbeat(token: token, progress: report["progress"]?.numberValue)
+            case "failed": try await sequencer.complete(token: token, outcome: .failure(report["reason"]?.stringValue ?? "failed"))
+            default: try await sequencer.complete(token: token, outcome: .success(report["result"]))
+            }
+            return .noContent
+        }
+        let port = Mutex<Int?>(nil)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+                              logger: Logger(label: "callbacks") { _ in SwiftLogNoOpLogHandler() })
+        let jobs = try await TestServer.http(callingBack: true)
+        defer { jobs.stop() }
+        let client = try await TestPostgres.shared.client()
+        let store = try PostgresStore(client: client, configuration: .init(schema: TestPostgres.uniqueSchema("tasks")),
+                                      logger: TestPostgres.quietLogger)
+        try await store.migrate()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService() }
+            defer { group.cancelAll() }
+            var bound: Int?
+            for _ in 0..<500 where bound == nil {
+                bound = port.withLock { $0 }
+                if bound == nil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let callbackPort = try #require(bound)
+            let tasks = HTTPTaskRunner(configuration: .init(callbackURL: "http://127.0.0.1:\(callbackPort)/callbacks/"))
+            let sequencer = makeSequencer(store: store, [tasks])
+            holder.withLock { $0 = sequencer }
+            try await sequencer.register(json: Self.release.replacingOccurrences(of: "PORT", with: "\(jobs.port)"))
+            let ok = try await sequencer.enroll("release-1", in: "release", context: ["service": "api", "note": ""])
+            let bad = try await sequencer.enroll("release-2", in: "release", context: ["service": "web", "note": "please-fail"])
+            var steps: [String?] = []
+            for _ in 0..<200 {
+                try await sequencer.tick()
+                steps = [try await sequencer.enrollment(ok).stepID, try await sequencer.enrollment(bad).stepID]
+                if steps == ["verify", "rollback"] { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(steps == ["verify", "rollback"])
+            let done = try await sequencer.enrollment(ok)
+            #expect(done.context["deploy"]?["job"]?.numberValue != nil, "\(done.context)")
+            let okHistory = try await sequencer.history(of: ok).map { "\($0.kind.rawValue) \($0.message ?? "")" }
+            #expect(okHistory.contains("heartbeat heartbeat at 50%") && okHistory.contains("callbackCompleted callback succeeded (result in deploy)"),
+                    "\(okHistory)")
+            let failed = try await sequencer.history(of: bad).last { $0.fromStep == "deploy" && $0.toStep == "rollback" }
+            #expect(failed?.kind == .altAdvanced && failed?.message == "callback failed: tests failed")
+            #expect(try jobs.records(ReceivedRequest.self).count == 2, "each job started once")
+        }
+        try await client.query("DROP SCHEMA \(unescaped: "\"\(store.configuration.schema)\"") CASCADE",
+                               logger: TestPostgres.quietLogger)
     }
 }

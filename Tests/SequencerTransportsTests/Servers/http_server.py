@@ -6,6 +6,11 @@ connections, and appends one JSON line per request to --log: method, path, heade
 lower-cased) and body. It answers 201 with {"sid": "SM<n>", "id": "msg-<n>"} unless a rule
 matches: a rule answers STATUS with BODY to any request whose body
 contains SUBSTRING (checked in the order given); it takes three arguments: --rule SUBSTRING STATUS BODY.
+
+With --callback, it also acts as a job service for the HTTPTask runner: after answering a request
+whose JSON body has a callback_url, it POSTs {"status": "running", "progress": 50} and then
+{"status": "succeeded", "result": {"job": n}} to that URL, or {"status": "failed", "reason": "tests
+failed"} when the body contains "please-fail".
 """
 import argparse
 import json
@@ -13,7 +18,22 @@ import os
 import signal
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def call_back(url, n, fail):
+    """Reports progress, then the outcome, to the host's callback URL."""
+    reports = [{"status": "running", "progress": 50}]
+    reports.append({"status": "failed", "reason": "tests failed"} if fail else {"status": "succeeded", "result": {"job": n}})
+    for report in reports:
+        time.sleep(0.05)
+        request = urllib.request.Request(url, data=json.dumps(report).encode("utf-8"), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=10).read()
+        except Exception as error:  # the test sees the enrollment not moving on
+            print(f"callback to {url} failed: {error}", flush=True)
 
 
 def exit_with_parent():
@@ -32,6 +52,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rule", action="append", nargs=3, default=[], metavar=("SUBSTRING", "STATUS", "BODY"))
     parser.add_argument("--log", required=True)
+    parser.add_argument("--callback", action="store_true")
     parser.add_argument("--ready", required=True)
     args = parser.parse_args()
 
@@ -68,6 +89,10 @@ def main():
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            if args.callback and 200 <= status < 300:
+                url = json.loads(body).get("callback_url")
+                if url:
+                    threading.Thread(target=call_back, args=(url, n, "please-fail" in body), daemon=True).start()
 
         def log_message(self, format, *args):
             pass

@@ -74,9 +74,9 @@ extension TestServer {
     }
 
     /// Starts the HTTP stand-in; `rules` map a body substring to `(status, body)`.
-    static func http(rules: [(match: String, status: Int, body: String)] = []) async throws -> TestServer {
+    static func http(rules: [(match: String, status: Int, body: String)] = [], callingBack: Bool = false) async throws -> TestServer {
         try await start(script: "http_server.py",
-                        arguments: rules.flatMap { ["--rule", $0.match, "\($0.status)", $0.body] })
+                        arguments: rules.flatMap { ["--rule", $0.match, "\($0.status)", $0.body] } + (callingBack ? ["--callback"] : []))
     }
 
     /// Messages received so far.
