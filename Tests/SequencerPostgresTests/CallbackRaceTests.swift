@@ -67,8 +67,7 @@ struct CallbackRaceTests {
                 for trial in 0..<10 {
                     let t0 = start.addingTimeInterval(Double(trial) * 86_400)
                     let deadline = t0.addingTimeInterval(60)
-                    var ids: [UUID] = []
-                    for n in 0..<100 { ids.append(try await admin.enroll("t\(trial)-\(n)", in: "job", now: t0)) }
+                    let ids = try await admin.enroll((0..<100).map { EnrollmentRequest(subject: "t\(trial)-\($0)") }, in: "job", now: t0)
                     while try await admin.tick(now: t0).claimed > 0 {}
                     let tokens = runner.tokens.withLock { $0 }
                     let chunks = stride(from: 0, to: ids.count, by: 25).map { Array(ids[$0..<min($0 + 25, ids.count)]) }
@@ -106,21 +105,29 @@ struct CallbackRaceTests {
                     }
                     // Settle: the completions recorded after a tick's claim are applied now.
                     while try await admin.tick(now: deadline).claimed > 0 {}
-                    for id in ids {
+                    // Each enrollment's step and its counts of completions, successes and timeouts, in one query.
+                    let rows = try await store.client.query("""
+                        SELECT e.id, e.step_id,
+                               count(*) FILTER (WHERE ev.kind = 'callbackCompleted'),
+                               count(*) FILTER (WHERE ev.kind = 'advanced' AND ev.from_step = 'run'),
+                               count(*) FILTER (WHERE ev.kind = 'altAdvanced' AND ev.from_step = 'run')
+                        FROM \(unescaped: "\"\(store.configuration.schema)\"").enrollments e
+                        JOIN \(unescaped: "\"\(store.configuration.schema)\"").events ev ON ev.enrollment_id = e.id
+                        WHERE e.id = ANY(\(ids))
+                        GROUP BY e.id, e.step_id
+                        """, logger: testLogger).collect()
+                    #expect(rows.count == ids.count)
+                    for row in rows {
+                        let (id, step, completions, successes, timeouts) = try row.decode((UUID, String, Int, Int, Int).self)
                         let won = try #require(results[id], "every completion answered")
-                        let e = try await admin.enrollment(id)
-                        let history = try await admin.history(of: id)
-                        let completions = history.filter { $0.kind == .callbackCompleted }.count
-                        let timeouts = history.filter { $0.kind == .altAdvanced && $0.fromStep == "run" }.count
-                        let successes = history.filter { $0.kind == .advanced && $0.fromStep == "run" }.count
                         if won {
                             accepted += 1
-                            #expect(e.stepID == "done" && completions == 1 && successes == 1 && timeouts == 0,
-                                    "accepted, so done: \(e.stepID ?? "-"), \(history.map(\.kind))")
+                            #expect(step == "done" && completions == 1 && successes == 1 && timeouts == 0,
+                                    "accepted, so done: \(step), \(completions) \(successes) \(timeouts)")
                         } else {
                             refused += 1
-                            #expect(e.stepID == "recover" && completions == 0 && successes == 0 && timeouts == 1,
-                                    "refused, so timed out: \(e.stepID ?? "-"), \(history.map(\.kind))")
+                            #expect(step == "recover" && completions == 0 && successes == 0 && timeouts == 1,
+                                    "refused, so timed out: \(step), \(completions) \(successes) \(timeouts)")
                         }
                     }
                 }
