@@ -49,6 +49,10 @@ extension StoreConformance {
     }
 
     static func callbackCompletions(_ store: any SequenceStore) async throws {
+        let secret = try await store.callbackSecret()
+        let again = try await store.callbackSecret()
+        try expect(secret.count >= 32 && secret == again && Set(secret).count > 8,
+                   "the callback secret is at least 32 random-looking bytes and never changes: \(secret.count) bytes")
         let runner = CallbackTestRunner()
         let sequencer = Sequencer(store: store, runners: .builtIn + [runner])
         try await sequencer.register(callbackDefinition(["resultKey": "job", "timeout": 3600]))

@@ -41,11 +41,11 @@ extension Sequencer {
         /// their totals (``SequenceStore/foldStatistics()``), measured on this process's clock.
         /// Zero folds on every tick. Default 10 s.
         public var statisticsFoldInterval: Duration = .seconds(10)
-        /// The sizes Sequencer accepts for contexts, definitions and configs (see ``Limits``).
         /// Whether ``Sequencer/tick(now:)`` fires due schedules (``Sequencer/fireSchedules(now:)``)
         /// before it claims enrollments: at most once per second of the tick's clock per process.
         /// Turn it off in processes that should only advance enrollments.
         public var firesSchedules = true
+        /// The sizes Sequencer accepts for contexts, definitions and configs (see ``Limits``).
         public var limits = Limits()
         /// Where metrics go; `nil` (the default) uses the global `MetricsSystem`, a no-op until the
         /// host bootstraps a backend. Pass one to keep a sequencer's metrics apart (in tests,
