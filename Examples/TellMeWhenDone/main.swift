@@ -37,15 +37,6 @@ struct Console: TaskRunner {
     }
 }
 
-/// "3 m 12 s", "41 s", "1 h 2 m 5 s", "0.4 s".
-func describe(_ duration: Duration) -> String {
-    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    if seconds < 10 { return String(format: "%.1f s", seconds) }
-    let whole = Int(seconds.rounded())
-    let parts = [(whole / 3600, "h"), (whole / 60 % 60, "m"), (whole % 60, "s")]
-    return parts.drop { $0.0 == 0 }.map { "\($0.0) \($0.1)" }.joined(separator: " ")
-}
-
 let tellMe = """
 {"name": "tell-me-when-done", "version": 1, "steps": [
   {"id": "check", "runner": "Conditional", "altNext": "email-failed",
@@ -121,13 +112,14 @@ if let url = environment["SMS_URL"], !url.isEmpty {
 
 let sequencer = Sequencer(store: store, runners: runners, logger: logger)
 try await sequencer.register(json: tellMe)
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 // Shown as typed: an argument with spaces or quotes in single quotes.
 let shown = arguments.map { $0.contains(where: { " '\"$`\\".contains($0) }) ? "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" : $0 }
     .joined(separator: " ")
 let id = try await sequencer.enroll(
     "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)", in: "tell-me-when-done",
     context: ["command": .string(shown.count > 200 ? String(shown.prefix(200)) + "…" : shown),
-              "exitCode": .number(Double(exitCode)), "duration": .string(describe(elapsed)),
+              "exitCode": .number(Double(exitCode)), "duration": .string(SequenceNotification.spoken(seconds)),
               "seconds": .number(Double(elapsed.components.seconds)), "host": .string(ProcessInfo.processInfo.hostName),
               "email": .string(environment["NOTIFY_EMAIL"] ?? "me@example.com"),
               "from": .string(environment["NOTIFY_FROM"] ?? "sequencer@example.com"),

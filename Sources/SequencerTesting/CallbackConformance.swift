@@ -41,13 +41,6 @@ extension StoreConformance {
         ])
     }
 
-    static func expectRefused(_ code: SequencerError.Code, _ what: String, _ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-            throw ConformanceFailure("\(what) must be refused with \(code)")
-        } catch let error as SequencerError where error.code == code {}
-    }
-
     static func callbackCompletions(_ store: any SequenceStore) async throws {
         let secret = try await store.callbackSecret()
         let again = try await store.callbackSecret()
@@ -78,7 +71,7 @@ extension StoreConformance {
                                                      now: t0.addingTimeInterval(10))
         try expect(completed.context["job"]?["url"] == "https://example.com/42" && completed.nextRunAt == t0.addingTimeInterval(10)
                    && completed.callback?.outcome == .succeeded, "result kept under resultKey, due at once: \(completed)")
-        try await expectRefused(.invalidState, "a second completion") {
+        try await RobustnessChecks.expectError(.invalidState, field: nil, "a second completion") {
             _ = try await sequencer.complete(token: token, outcome: .failure("late"), now: t0.addingTimeInterval(11))
         }
         _ = try await sequencer.tick(now: t0.addingTimeInterval(10))
@@ -88,21 +81,21 @@ extension StoreConformance {
                    "success goes next: \(done.stepID ?? "-"), \(lines)")
         try expect(lines.contains("callbackCompleted callback succeeded (result in job)") && lines.contains("advanced callback succeeded"),
                    "history: \(lines)")
-        try await expectRefused(.invalidState, "a completion after the step moved on") {
+        try await RobustnessChecks.expectError(.invalidState, field: nil, "a completion after the step moved on") {
             _ = try await sequencer.complete(token: token, outcome: .success(), now: t0.addingTimeInterval(12))
         }
 
         var forged = Array(runner.calls(bad)[0])
         forged[20] = forged[20] == "A" ? "B" : "A"
         for wrong in [String(forged), "cb1_x", "", String(repeating: "A", count: 68), token.replacingOccurrences(of: "cb1_", with: "cb2_")] {
-            try await expectRefused(.unknownCallback, "token '\(wrong)'") {
+            try await RobustnessChecks.expectError(.unknownCallback, field: "token", "token '\(wrong)'") {
                 _ = try await sequencer.complete(token: wrong, outcome: .success(), now: t0.addingTimeInterval(12))
             }
         }
-        try await expectRefused(.outOfRange, "a reason with a NUL") {
+        try await RobustnessChecks.expectError(.outOfRange, field: "reason", "a reason with a NUL") {
             _ = try await sequencer.complete(token: runner.calls(bad)[0], outcome: .failure("a\u{0}b"), now: t0.addingTimeInterval(12))
         }
-        try await expectRefused(.outOfRange, "progress 101") {
+        try await RobustnessChecks.expectError(.outOfRange, field: "progress", "progress 101") {
             _ = try await sequencer.heartbeat(token: runner.calls(bad)[0], progress: 101, now: t0.addingTimeInterval(12))
         }
         try expect(try await sequencer.history(of: bad).count == 2, "refused calls changed nothing")
@@ -140,7 +133,7 @@ extension StoreConformance {
         let message = try await sequencer.history(of: silent).last { $0.kind == .altAdvanced }?.message ?? ""
         try expect(message.contains("no heartbeat since") && message.contains("timed out"), "says why: \(message)")
         try expect(try await sequencer.enrollment(beating).stepID == "run", "the beating one still waits")
-        try await expectRefused(.invalidState, "a completion after the timeout") {
+        try await RobustnessChecks.expectError(.invalidState, field: nil, "a completion after the timeout") {
             _ = try await sequencer.complete(token: runner.calls(silent)[0], outcome: .success(), now: t0.addingTimeInterval(61))
         }
 

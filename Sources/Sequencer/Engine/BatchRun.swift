@@ -352,6 +352,11 @@ struct BatchRun {
                        _ state: inout BatchState) {
         let what = "\(runner) notification (\(kind))"
         let held = state.items[i].pendingFinal != nil
+        /// The message went, or never will: a held transition happens.
+        func settled(_ note: String) {
+            if held { state.finalize(i, note: note) } else { state.noteRetryNotice(i, note) }
+        }
+        /// The message may go later: a held transition waits for it.
         func notSent(_ why: String, until: Date?) {
             if held {
                 state.postpone(i, reason: why, until: until)
@@ -360,19 +365,11 @@ struct BatchRun {
             }
         }
         switch action {
-        case .next, .altNext, .goTo:
-            let note = "\(what): \(message ?? "sent")"
-            if held { state.finalize(i, note: note) } else { state.noteRetryNotice(i, note) }
-        case .fail(let reason):
-            let note = "\(what) was refused and not sent: \(reason)"
-            if held { state.finalize(i, note: note) } else { state.noteRetryNotice(i, note) }
-        case .retry(let reason):
-            notSent(reason, until: nil)
-        case .noop(let until):
-            notSent(message ?? "it was deferred", until: until)
-        case .awaitCallback:
-            let note = "\(what): the runner cannot send notifications (it waits for a callback)"
-            if held { state.finalize(i, note: note) } else { state.noteRetryNotice(i, note) }
+        case .next, .altNext, .goTo: settled("\(what): \(message ?? "sent")")
+        case .fail(let reason): settled("\(what) was refused and not sent: \(reason)")
+        case .awaitCallback: settled("\(what): the runner cannot send notifications (it waits for a callback)")
+        case .retry(let reason): notSent(reason, until: nil)
+        case .noop(let until): notSent(message ?? "it was deferred", until: until)
         }
     }
 

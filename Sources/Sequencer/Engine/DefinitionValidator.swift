@@ -80,26 +80,10 @@ struct DefinitionValidator {
         }
 
         for step in d.steps {
-            guard let runner = runners[step.runner] else {
-                let known = runners.keys.sorted().joined(separator: ", ")
-                throw fail(.unknownRunner, "no runner named '\(Limits.excerpt(step.runner))' is registered (known: \(known))",
-                           step: step.id, field: "runner")
-            }
+            let runner = try runner(for: step, field: "runner", fail: fail)
             try checkTarget(step.next, step: step, field: "next")
             try checkTarget(step.altNext, step: step, field: "altNext")
-            guard let config = step.config.objectValue else {
-                throw fail(.invalidConfig, "config must be a JSON object, not \(step.config.typeName)",
-                           step: step.id, field: "config")
-            }
-            if let known = runner.configKeys, let (key, suggestion) = KnownKeys.firstUnknown(in: config, known: known) {
-                throw fail(.invalidConfig, KnownKeys.message(Limits.excerpt(key), suggestion: suggestion, known: known,
-                                                             what: "a \(step.runner) config"),
-                           step: step.id, field: "config.\(key)")
-            }
-            if runner.rendersTemplates {
-                try TemplateRenderer.validate(config: step.config, sequence: name, version: d.version, step: step.id)
-            }
-            try runner.validate(step, in: d)
+            try checkConfig(of: step, runner: runner, in: d, fieldPrefix: "", fail: fail)
             for target in runner.referencedSteps(step) {
                 try checkTarget(target, step: step, field: "config.target")
             }
@@ -110,33 +94,49 @@ struct DefinitionValidator {
         try checkGoToCycles(d, fail: fail)
     }
 
-    /// A notification's runner and config, as a step's are checked; errors name the step
+    /// A notification's runner and config, checked as a step's are; errors name the step
     /// `$notify.<kind>` and the field under `notifications[index]`.
     private func validate(_ notification: SequenceNotification, at prefix: String, in d: SequenceDefinition,
                           fail: (SequencerError.Code, String, String?, String?) -> SequencerError) throws {
         let step = notification.step
-        guard let runner = runners[step.runner] else {
-            let known = runners.keys.sorted().joined(separator: ", ")
-            throw fail(.unknownRunner, "no runner named '\(Limits.excerpt(step.runner))' is registered (known: \(known))",
-                       step.id, "\(prefix).runner")
-        }
+        let runner = try runner(for: step, field: "\(prefix).runner", fail: fail)
         if let problem = step.config.inspect(at: "config", maximumBytes: limits.maximumConfigBytes) {
             throw fail(problem.kind == .unstorable ? .invalidConfig : .limitExceeded,
                        "the config has \(problem.description) at \(problem.path)", step.id, "\(prefix).\(problem.path)")
         }
-        if let known = runner.configKeys, let config = step.config.objectValue,
-           let (key, suggestion) = KnownKeys.firstUnknown(in: config, known: known) {
+        try checkConfig(of: step, runner: runner, in: d, fieldPrefix: "\(prefix).", fail: fail)
+    }
+
+    /// The registered runner a step names; an ``SequencerError/Code/unknownRunner`` error at `field` otherwise.
+    private func runner(for step: Step, field: String,
+                        fail: (SequencerError.Code, String, String?, String?) -> SequencerError) throws -> any TaskRunner {
+        guard let runner = runners[step.runner] else {
+            let known = runners.keys.sorted().joined(separator: ", ")
+            throw fail(.unknownRunner, "no runner named '\(Limits.excerpt(step.runner))' is registered (known: \(known))",
+                       step.id, field)
+        }
+        return runner
+    }
+
+    /// A step's config: an object of the keys its runner declares, templates that parse, and the
+    /// runner's own checks. `fieldPrefix` goes before every field an error names.
+    private func checkConfig(of step: Step, runner: any TaskRunner, in d: SequenceDefinition, fieldPrefix prefix: String,
+                             fail: (SequencerError.Code, String, String?, String?) -> SequencerError) throws {
+        guard let config = step.config.objectValue else {
+            throw fail(.invalidConfig, "config must be a JSON object, not \(step.config.typeName)", step.id, "\(prefix)config")
+        }
+        if let known = runner.configKeys, let (key, suggestion) = KnownKeys.firstUnknown(in: config, known: known) {
             throw fail(.invalidConfig, KnownKeys.message(Limits.excerpt(key), suggestion: suggestion, known: known,
                                                          what: "a \(step.runner) config"),
-                       step.id, "\(prefix).config.\(key)")
+                       step.id, "\(prefix)config.\(key)")
         }
         do {
             if runner.rendersTemplates {
                 try TemplateRenderer.validate(config: step.config, sequence: Limits.excerpt(d.name), version: d.version, step: step.id)
             }
             try runner.validate(step, in: d)
-        } catch var error as SequencerError {
-            error.field = error.field.map { "\(prefix).\($0)" } ?? prefix
+        } catch var error as SequencerError where !prefix.isEmpty {
+            error.field = error.field.map { prefix + $0 } ?? String(prefix.dropLast())
             throw error
         }
     }
