@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SequencerTransports", targets: ["SequencerTransports"]),
         .library(name: "SequencerPostgres", targets: ["SequencerPostgres"]),
         .library(name: "SequencerPostgresTesting", targets: ["SequencerPostgresTesting"]),
+        .library(name: "SequencerDashboard", targets: ["SequencerDashboard"]),
         .executable(name: "sequencer", targets: ["SequencerCommandLineMain"]),
     ],
     dependencies: [
@@ -32,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Already in the graph through Hummingbird; the dashboard names HTTP statuses and fields.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         // Documentation only: `swift package generate-documentation --target Sequencer` (README "Documentation").
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
@@ -85,6 +88,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operators' web dashboard (README "Dashboard"): Hummingbird routes a host mounts, pages
+        // rendered from the Mustache templates in Resources/.
+        .target(
+            name: "SequencerDashboard",
+            dependencies: [
+                "Sequencer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
         // The `sequencer` command: every command in a library (tested by running the built binary), a thin main.
         .target(
             name: "SequencerCommandLine",
@@ -135,7 +153,7 @@ let package = Package(
         .target(
             name: "SignupServiceApp",
             dependencies: [
-                "Sequencer", "SequencerPostgres", "SequencerTransports",
+                "Sequencer", "SequencerPostgres", "SequencerTransports", "SequencerDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -223,6 +241,18 @@ let package = Package(
                 // TellMeWhenDone: its tests run the built binary.
                 "SignupServiceApp", "Sequencer", "SequencerPostgresTesting", "TellMeWhenDone",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SequencerDashboardTests",
+            dependencies: [
+                "SequencerDashboard", "Sequencer", "SequencerPostgres", "SequencerPostgresTesting", "SignupServiceApp",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

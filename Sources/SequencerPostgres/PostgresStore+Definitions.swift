@@ -56,16 +56,9 @@ extension PostgresStore {
     }
 }
 
-/// One registered version of a sequence, as ``PostgresStore/definitionVersions()`` lists it.
-public struct DefinitionVersion: Sendable, Hashable {
-    public var name: String
-    public var version: Int
-    public var steps: Int
-    public var registeredAt: Date
-}
-
 extension PostgresStore {
-    /// Every registered definition version, by name then version.
+    /// Every registered definition version, by name then version: one statement over the
+    /// `definitions` table (see ``Sequencer/SequenceStore/definitionVersions()``).
     public func definitionVersions() async throws -> [DefinitionVersion] {
         try await withStoreErrors("list definitions") {
             var versions: [DefinitionVersion] = []

@@ -24,6 +24,9 @@ extension ForwardingStore {
     public func saveDefinition(_ definition: SequenceDefinition) async throws -> Bool {
         try await inner.saveDefinition(definition)
     }
+    public func definitionVersions() async throws -> [DefinitionVersion] {
+        try await inner.definitionVersions()
+    }
     public func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
         try await inner.definition(named: name, version: version)
     }

@@ -89,6 +89,9 @@ public enum StoreConformance {
         try expect(try await store.definition(named: "conformance", version: nil) == v2, "latest is v2")
         try expect(try await store.definition(named: "conformance", version: 3) == nil, "v3 is absent")
         try expect(try await store.definition(named: "missing", version: nil) == nil, "unknown name is absent")
+        let listed = try await store.definitionVersions().filter { $0.name == "conformance" }
+        try expect(listed.map(\.version) == [1, 2] && listed.map(\.steps) == [definition.steps.count, v2.steps.count],
+                   "definitionVersions lists both versions in order with their step counts, got \(listed)")
     }
 
     static func definitionConflicts(_ store: any SequenceStore) async throws {

@@ -5,14 +5,17 @@
 //   curl -X POST localhost:8080/users -d '{"email": "ada@example.com", "name": "Ada"}'
 //   curl -X POST localhost:8080/users/<id>/events -d '{"plan": "pro"}'
 //   curl localhost:8080/enrollments/<enrollment>
+//   open http://localhost:8080/sequencer           # the operators' dashboard
 //
 // Environment: DATABASE_URL (postgres://…), SMTP_URL (smtp://…; without it emails are printed),
-// PORT (default 8080).
+// PORT (default 8080), DASHBOARD_PASSWORD (HTTP basic authentication for the dashboard, user
+// "ops"; without it the dashboard answers only on localhost).
 import Foundation
 public import Hummingbird
 public import Logging
 public import PostgresNIO
 public import Sequencer
+import SequencerDashboard
 import SequencerPostgres
 import SequencerTransports
 import ServiceLifecycle
@@ -60,6 +63,9 @@ public struct SignupAppConfiguration: Sendable {
     public var port: Int
     /// The service's poll interval; wake-ups make new work run at once anyway.
     public var interval: Duration = .seconds(1)
+    /// The dashboard's password (HTTP basic authentication, user "ops"); without one the
+    /// dashboard serves only requests to localhost, without authentication.
+    public var dashboardPassword: String?
 
     public init(postgres: PostgresClient.Configuration, schema: String = "signup", smtpURL: String? = nil,
                 host: String = "127.0.0.1", port: Int = 8080) {
@@ -129,6 +135,10 @@ public func buildApplication(_ configuration: SignupAppConfiguration, logger: Lo
     router.get("enrollments/:id") { _, context -> EnrollmentView in
         try await view(try context.parameters.require("id", as: UUID.self), sequencer)
     }
+    // The operators' dashboard under /sequencer.
+    let dashboard = try SequencerDashboard<BasicRequestContext>(
+        sequencer: sequencer, access: dashboardAccess(password: configuration.dashboardPassword), logger: logger)
+    dashboard.addRoutes(to: router)
 
     var app = Application(
         router: router,
@@ -143,6 +153,18 @@ public func buildApplication(_ configuration: SignupAppConfiguration, logger: Lo
         try await sequencer.register(onboarding)
     }
     return app
+}
+
+/// HTTP basic authentication as user "ops" when a password is set; local use without one.
+func dashboardAccess(password: String?) -> DashboardAccess<BasicRequestContext> {
+    guard let password else { return .noAuthenticationForLocalUse }
+    let expected = "Basic " + Data("ops:\(password)".utf8).base64EncodedString()
+    return .authorized { request, _ in
+        guard request.headers[.authorization] == expected else {
+            throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: #"Basic realm="sequencer", charset="UTF-8""#])
+        }
+        return "ops"
+    }
 }
 
 func view(_ id: UUID, _ sequencer: Sequencer) async throws -> EnrollmentView {

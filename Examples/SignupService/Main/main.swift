@@ -24,6 +24,7 @@ if let given = environment["DATABASE_URL"], !given.isEmpty {
 var configuration = SignupAppConfiguration(postgres: try DatabaseURL(url).clientConfiguration())
 configuration.smtpURL = environment["SMTP_URL"]
 configuration.port = environment["PORT"].flatMap(Int.init) ?? 8080
+configuration.dashboardPassword = environment["DASHBOARD_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
 let app = try buildApplication(configuration, logger: logger)
 try await app.runService()
 try await cluster?.stop()

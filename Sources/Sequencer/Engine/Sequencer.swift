@@ -113,6 +113,17 @@ public final class Sequencer: Sendable {
         try await definition(name, version: version, via: nil)
     }
 
+    /// Every registered definition version, by name then version.
+    ///
+    /// ```swift
+    /// for version in try await sequencer.definitionVersions() {
+    ///     print(version.name, version.version, version.steps)
+    /// }
+    /// ```
+    public func definitionVersions() async throws -> [DefinitionVersion] {
+        try await store.definitionVersions()
+    }
+
     /// ``definition(_:version:)``, read through `writer` when given (a host's transaction).
     func definition(_ name: String, version: Int?, via writer: (any EnrollmentWriter)?) async throws
         -> SequenceDefinition

@@ -18,6 +18,7 @@ public final class InMemoryStore: SequenceStore {
 
     private struct State {
         var definitions: [String: [Int: SequenceDefinition]] = [:]
+        var registeredAt: [String: [Int: Date]] = [:]
         var records: [UUID: Record] = [:]
         var keys: [String: UUID] = [:]
         var bySubject: [String: [UUID]] = [:]
@@ -95,8 +96,22 @@ public final class InMemoryStore: SequenceStore {
             let versions = state.definitions[definition.name] ?? [:]
             let store = try DefinitionVersioning.check(
                 definition, existing: versions[definition.version], latestVersion: versions.keys.max())
-            if store { state.definitions[definition.name, default: [:]][definition.version] = definition }
+            if store {
+                state.definitions[definition.name, default: [:]][definition.version] = definition
+                state.registeredAt[definition.name, default: [:]][definition.version] = Date()
+            }
             return store
+        }
+    }
+
+    public func definitionVersions() async throws -> [DefinitionVersion] {
+        state.withLock { state in
+            state.definitions.sorted { $0.key < $1.key }.flatMap { name, versions in
+                versions.sorted { $0.key < $1.key }.map { version, definition in
+                    DefinitionVersion(name: name, version: version, steps: definition.steps.count,
+                                      registeredAt: state.registeredAt[name]?[version] ?? Date())
+                }
+            }
         }
     }
 

@@ -25,6 +25,10 @@ public protocol SequenceStore: EnrollmentWriter {
     /// The definition with this name and version; the greatest version when `version` is `nil`.
     func definition(named name: String, version: Int?) async throws -> SequenceDefinition?
 
+    /// Every registered definition version, by name then version: what a dashboard or a
+    /// command line lists. Definitions are few (one row per version), so this reads them all.
+    func definitionVersions() async throws -> [DefinitionVersion]
+
     /// Creates enrollments, idempotent per `(sequenceName, idempotencyKey)`: an enrollment whose
     /// key already exists is not created, and its result is the existing enrollment. Results are
     /// in request order. Writes an `enrolled` history event for each created enrollment.
@@ -151,6 +155,23 @@ public protocol SequenceStore: EnrollmentWriter {
 extension SequenceStore {
     /// Nothing to fold: the default for stores that keep their totals directly.
     public func foldStatistics() async throws -> Int { 0 }
+}
+
+/// One registered version of a sequence, as ``SequenceStore/definitionVersions()`` lists it.
+public struct DefinitionVersion: Sendable, Hashable {
+    public var name: String
+    public var version: Int
+    /// How many steps it has.
+    public var steps: Int
+    /// When this version was stored.
+    public var registeredAt: Date
+
+    public init(name: String, version: Int, steps: Int, registeredAt: Date) {
+        self.name = name
+        self.version = version
+        self.steps = steps
+        self.registeredAt = registeredAt
+    }
 }
 
 /// The answer to one enrollment of ``SequenceStore/enroll(_:)``.
