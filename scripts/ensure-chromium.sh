@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Makes sure headless Chromium is installed, for the dashboard's browser test
+# (Tests/SequencerDashboardTests/DashboardBrowserTests.swift).
+#
+# Finds chromium on PATH; only when it is missing, installs Debian's `chromium`
+# package with apt-get (as root, or through sudo). Prints the browser's path.
+#
+# Usage: scripts/ensure-chromium.sh        (CI calls it before `swift test`)
+set -euo pipefail
+
+for name in chromium chromium-browser google-chrome; do
+    if path=$(command -v "$name" 2>/dev/null); then echo "$path"; exit 0; fi
+done
+
+echo "ensure-chromium: chromium not found; installing Debian's chromium package" >&2
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "ensure-chromium: not root and no sudo; install chromium" >&2; exit 1; }
+    sudo="sudo"
+fi
+$sudo apt-get update -q >&2
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium >&2
+command -v chromium
