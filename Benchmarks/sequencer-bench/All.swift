@@ -28,15 +28,16 @@ struct All: AsyncParsableCommand {
         var idleServiceWaiting: Int
         var idleServiceSeconds: Double
         var retention: Int
+        var dashboard: Int
         /// Runs of drain and of sql-floor (alternating); each reports its median run.
         var drainRuns = 3
 
         static let full = Sizes(drain: 100_000, enroll: 100_000, idleWaiting: 1_000_000, idleRounds: 15, memory: 1_000_000,
                                 latencySeconds: 20, idleServiceWaiting: 1_000_000, idleServiceSeconds: 60,
-                                retention: 50_000)
+                                retention: 50_000, dashboard: 1_000_000)
         static let quick = Sizes(drain: 10_000, enroll: 10_000, idleWaiting: 100_000, idleRounds: 7, memory: 50_000,
                                  latencySeconds: 3, idleServiceWaiting: 10_000, idleServiceSeconds: 3,
-                                 retention: 2_000)
+                                 retention: 2_000, dashboard: 2_000)
     }
 
     func run() async throws {
@@ -72,6 +73,7 @@ struct All: AsyncParsableCommand {
             try await IdleServiceScenario(waiting: sizes.idleServiceWaiting, seconds: sizes.idleServiceSeconds).run(database)
         }
         await log.run("retention") { try await RetentionScenario(n: sizes.retention).run(database) }
+        await log.run("dashboard") { try await DashboardScenario(n: sizes.dashboard, requests: quick ? 3 : 15).run(database) }
 
         let total = (clock.now - start).timeInterval
         Output.emit(await summary(log, seconds: total, database: database))
@@ -130,6 +132,8 @@ struct All: AsyncParsableCommand {
                 "memory_peak_rss_mb": target(figure("memory", "peak_rss_mb"), "< 200") { $0 < 200 },
                 "latency_p50_ms": target(figure("latency", "p50_ms"), "<= 5") { $0 <= 5 },
                 "latency_p99_ms": target(figure("latency", "p99_ms"), "<= 25") { $0 <= 25 },
+                "dashboard_overview_p50_ms": target(figure("dashboard", "overview_p50_ms"), "< 200") { $0 < 200 },
+                "dashboard_funnel_p50_ms": target(figure("dashboard", "funnel_p50_ms"), "< 200") { $0 < 200 },
                 "all_seconds": target(seconds, "< 900") { $0 < 900 },
             ],
             "machine": [
