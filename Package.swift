@@ -268,7 +268,7 @@ let package = Package(
         .testTarget(
             name: "DocumentationTests",
             dependencies: [
-                "Sequencer", "SequencerTesting", "SequencerTransports", "SequencerPostgres", "SequencerPostgresTesting",
+                "Sequencer", "SequencerTesting", "SequencerTransports", "SequencerPostgres", "SequencerPostgresTesting", "SequencerDashboard",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -71,6 +71,7 @@ def render(entries):
         "import Logging",
         "import PostgresNIO",
         "import Sequencer",
+        "import SequencerDashboard",
         "import SequencerPostgres",
         "import SequencerPostgresTesting",
         "import SequencerTesting",

@@ -13,29 +13,38 @@ struct Dashboard: AsyncParsableCommand {
 
     @Option(help: "Enrollments in the schema.") var n = 1_000_000
     @Option(help: "Requests per page (after one untimed warm-up).") var requests = 15
+    @Option(help: "Percent of the enrollments due now (the rest wait an hour); 100: a whole backlog due.")
+    var duePercent = 1
+
+    func validate() throws {
+        guard n > 0, requests > 0, (1...100).contains(duePercent) else {
+            throw ValidationError("n and requests must be positive, due-percent within 1…100")
+        }
+    }
 
     func run() async throws {
         let database = try await BenchDatabase.connect()
-        Output.emit(try await DashboardScenario(n: n, requests: requests).run(database))
+        Output.emit(try await DashboardScenario(n: n, requests: requests, duePercent: duePercent).run(database))
     }
 }
 
 /// N enrollments of the three-step sequence through `Sequencer.enroll` (so the funnel's counters
 /// and `enrolled` events are the engine's own): 99% enrolled an hour ahead (waiting, not due) and
-/// 1% now (due). Then every page is requested through Hummingbird's router (the dashboard's
+/// 1% now (due; `duePercent` changes the share). Then every page is requested through Hummingbird's router (the dashboard's
 /// whole path: access check, store reads, Mustache rendering; no sockets), one untimed warm-up
 /// and `requests` timed requests each. Figures: each page's median and slowest time in ms.
 /// Verified: every answer is 200 and the overview and funnel show N enrolled.
 struct DashboardScenario {
     var n = 1_000_000
     var requests = 15
+    var duePercent = 1
 
     func run(_ database: BenchDatabase) async throws -> Figures {
         try await database.withFreshSchema("dashboard") { store in
             let sequencer = Sequencer(store: store, logger: benchLogger)
             let name = BenchSequence.definition.name
             try await sequencer.register(BenchSequence.definition)
-            let due = max(1, n / 100)
+            let due = max(1, n * duePercent / 100)
             progress("dashboard: enrolling \(n) (\(due) due now)")
             let later = Date().addingTimeInterval(3600)
             var enrolled = 0
@@ -61,7 +70,7 @@ struct DashboardScenario {
             let start = clock.now
             let requests = self.requests
             var (figures, verified) = try await app.test(.router) { client in
-                var figures: Figures = ["scenario": "dashboard", "n": .int(n), "requests_per_page": .int(requests)]
+                var figures: Figures = ["scenario": "dashboard", "n": .int(n), "requests_per_page": .int(requests), "due": .int(due)]
                 var verified = true
                 for (page, uri) in pages {
                     var times: [Double] = []

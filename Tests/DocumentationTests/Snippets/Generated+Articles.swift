@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import PostgresNIO
 import Sequencer
+import SequencerDashboard
 import SequencerPostgres
 import SequencerPostgresTesting
 import SequencerTesting

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import PostgresNIO
 import Sequencer
+import SequencerDashboard
 import SequencerPostgres
 import SequencerPostgresTesting
 import SequencerTesting
@@ -77,6 +78,13 @@ func Sources_Sequencer_Engine_Sequencer_swift_15() async throws {
     try await sequencer.register(definition)        // validates; errors name the step and field
     let id = try await sequencer.enroll("user-42", in: "trial-onboarding", context: ["email": "a@example.com"])
     let report = try await sequencer.tick()          // or tick(now:) with a simulated clock
+}
+
+// Sources/Sequencer/Engine/Sequencer.swift:118
+func Sources_Sequencer_Engine_Sequencer_swift_118() async throws {
+    for version in try await sequencer.definitionVersions() {
+        print(version.name, version.version, version.steps)
+    }
 }
 
 // Sources/Sequencer/Messaging/EmailAddress.swift:18
@@ -229,6 +237,25 @@ func Sources_Sequencer_Store_Retention_swift_15() async throws {
     var retention = RetentionPolicy()
     retention.failed = .forever          // keep failures for people to look at
     retention.completed = .days(7)
+}
+
+// Sources/SequencerDashboard/DashboardAccess.swift:23
+func Sources_SequencerDashboard_DashboardAccess_swift_23() async throws {
+    let access = DashboardAccess<BasicRequestContext>.authorized { request, _ in
+        request.headers[.authorization] == "Bearer \(token)" ? "ops" : nil
+    }
+}
+
+// Sources/SequencerDashboard/SequencerDashboard.swift:19
+func Sources_SequencerDashboard_SequencerDashboard_swift_19() async throws {
+    let router = Router()
+    let dashboard = try SequencerDashboard<BasicRequestContext>(
+        sequencer: sequencer,
+        access: .authorized { request, _ in
+            // Your check: a session, a header set by your proxy, HTTP basic authentication…
+            request.headers[.authorization] == "Bearer \(token)" ? "ops" : nil
+        })
+    dashboard.addRoutes(to: router)   // pages under /sequencer
 }
 
 // Sources/SequencerPostgres/DatabaseURL.swift:9

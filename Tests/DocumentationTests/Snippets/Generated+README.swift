@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import PostgresNIO
 import Sequencer
+import SequencerDashboard
 import SequencerPostgres
 import SequencerPostgresTesting
 import SequencerTesting
@@ -38,8 +39,8 @@ func README_md_27() async throws {
     let report = try await sequencer.tick()      // call from your own timer, e.g. every second
 }
 
-// README.md:91
-func README_md_91() async throws {
+// README.md:92
+func README_md_92() async throws {
     let drip = SequenceDefinition(name: "trial-onboarding", version: 1, timeZone: "America/New_York") {
         Step(id: "welcome", runner: "Email", config: ["from": "hi@example.com", "to": ["{{email}}"],
                                                       "subject": "Welcome, {{name}}", "text": "…"])
@@ -53,8 +54,8 @@ func README_md_91() async throws {
     }
 }
 
-// README.md:110
-func README_md_110() async throws {
+// README.md:111
+func README_md_111() async throws {
     do {
         try await sequencer.register(drip)          // or: register(json: text)
     } catch let error as SequencerError {
@@ -62,8 +63,8 @@ func README_md_110() async throws {
     }
 }
 
-// README.md:125
-func README_md_125() async throws {
+// README.md:126
+func README_md_126() async throws {
     let id = try await sequencer.enroll("user-42", in: "trial-onboarding",
                                         context: ["email": "ada@example.com", "name": "Ada", "plan": "trial"],
                                         idempotencyKey: "signup-42")
@@ -71,13 +72,13 @@ func README_md_125() async throws {
                                          in: "trial-onboarding")                      // bulk, batched
 }
 
-// README.md:143
-func README_md_143() async throws {
+// README.md:144
+func README_md_144() async throws {
     let report = try await sequencer.tick()       // claims due enrollments, runs steps, commits
 }
 
-// README.md:153
-func README_md_153() async throws {
+// README.md:154
+func README_md_154() async throws {
     try await sequencer.updateContext(id, merging: ["plan": "pro"])   // goals are re-checked next tick
     try await sequencer.pause(id); try await sequencer.resume(id)
     try await sequencer.cancel(id)
@@ -89,8 +90,8 @@ func README_md_153() async throws {
     let byKey = try await sequencer.enrollment(sequence: "onboarding", idempotencyKey: "signup-42")
 }
 
-// README.md:177
-func README_md_177() async throws {
+// README.md:178
+func README_md_178() async throws {
     struct SlackRunner: TaskRunner {
         let name = "Slack"
         let client: SlackClient
@@ -105,8 +106,8 @@ func README_md_177() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [SlackRunner(client: slack)])
 }
 
-// README.md:215
-func README_md_215() async throws {
+// README.md:216
+func README_md_216() async throws {
     struct Webhook: TypedTaskRunner {
         struct Config: Decodable, Sendable { var url: String }
         let name = "Webhook"
@@ -117,20 +118,20 @@ func README_md_215() async throws {
     }
 }
 
-// README.md:378
-func README_md_378() async throws {
+// README.md:379
+func README_md_379() async throws {
     try await sequencer.send(event: "paid", data: ["plan": "pro"], to: .subject("user-42"))
     try await sequencer.send(event: "deployed", to: .enrollment(id))
 }
 
-// README.md:399
-func README_md_399() async throws {
+// README.md:400
+func README_md_400() async throws {
     let tasks = HTTPTaskRunner(configuration: .init(callbackURL: "https://app.example.com/sequencer/callbacks/"))
     let sequencer = Sequencer(store: store, runners: .builtIn + [tasks])
 }
 
-// README.md:417
-func README_md_417() async throws {
+// README.md:418
+func README_md_418() async throws {
     let router = Router()
     router.post("sequencer/callbacks/:token") { request, context -> HTTPResponse.Status in
         let token = try context.parameters.require("token")
@@ -150,8 +151,8 @@ func README_md_417() async throws {
     }
 }
 
-// README.md:553
-func README_md_553() async throws {
+// README.md:554
+func README_md_554() async throws {
     try await sequencer.schedule(Schedule(
         name: "weekly-report", recurrence: try Recurrence("0 9 * * MON"),
         timeZone: TimeZone(identifier: "Europe/Paris")!, sequence: "report",
@@ -160,8 +161,8 @@ func README_md_553() async throws {
     try await sequencer.pauseSchedule("weekly-report")   // resumeSchedule, deleteSchedule
 }
 
-// README.md:606
-func README_md_606() async throws {
+// README.md:607
+func README_md_607() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -175,8 +176,24 @@ func README_md_606() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:908
-func README_md_908() async throws {
+// README.md:803
+func README_md_803() async throws {
+    let router = Router()
+    var configuration = SequencerDashboard<BasicRequestContext>.Configuration()
+    configuration.path = "/sequencer"        // the default
+    configuration.readOnly = false           // true: no actions, every POST refused
+    let dashboard = try SequencerDashboard(
+        sequencer: sequencer,
+        access: .authorized { request, _ in
+            // Return the operator's name (shown, and recorded on retries), or nil for 403.
+            request.headers[.authorization] == "Bearer \(token)" ? "ops" : nil
+        },
+        configuration: configuration)
+    dashboard.addRoutes(to: router)
+}
+
+// README.md:966
+func README_md_966() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -195,8 +212,8 @@ func README_md_908() async throws {
     }
 }
 
-// README.md:961
-func README_md_961() async throws {
+// README.md:1019
+func README_md_1019() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -204,7 +221,7 @@ func README_md_961() async throws {
     }
 }
 
-// README.md:1082
+// README.md:1140
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -214,8 +231,8 @@ func README_md_961() async throws {
     // …
 }
 
-// README.md:1116
-func README_md_1116() async throws {
+// README.md:1174
+func README_md_1174() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -225,8 +242,8 @@ func README_md_1116() async throws {
     ])
 }
 
-// README.md:1188
-func README_md_1188() async throws {
+// README.md:1246
+func README_md_1246() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -239,8 +256,8 @@ func README_md_1188() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:1230
-func README_md_1230() async throws {
+// README.md:1288
+func README_md_1288() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -251,15 +268,15 @@ func README_md_1230() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1251
-func README_md_1251() async throws {
+// README.md:1309
+func README_md_1309() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1275
-func README_md_1275() async throws {
+// README.md:1333
+func README_md_1333() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -283,13 +300,13 @@ func README_md_1275() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
 }
 
-// README.md:1308
-func README_md_1308() async throws {
+// README.md:1366
+func README_md_1366() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
 
-// README.md:1526
-func README_md_1526() async throws {
+// README.md:1584
+func README_md_1584() async throws {
       for await event in sequencer.lifecycleEvents() where event.kind == .failed {
           logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
       }
