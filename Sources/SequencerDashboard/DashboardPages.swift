@@ -152,7 +152,7 @@ extension SequencerDashboard {
             "id": id.uuidString.lowercased(), "row": row(e, now: request.now), "context": DashboardFormat.json(e.context),
             "idempotencyKey": shown(e.idempotencyKey), "visit": e.visit,
             "stepEntered": DashboardFormat.time(e.stepEnteredAt) ?? "", "created": DashboardFormat.time(e.createdAt) ?? "",
-            "lastError": shown(e.lastError), "events": events, "callback": callback as Any,
+            "lastError": shown(e.lastError), "events": events, "callback": callback ?? false,
             "actions": actions, "hasActions": !actions.isEmpty, "done": shown(request.fields["done"]),
             "nextHistoryQuery": shown(history.next.map { DashboardFormat.query([("after", $0.description)]) }),
             "isLaterPage": request.fields["after"] != nil,

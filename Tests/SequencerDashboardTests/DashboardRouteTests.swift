@@ -138,6 +138,8 @@ struct DashboardRouteTests {
             // Texts shown in a section once each (Mustache would iterate a bare string's characters).
             #expect(page.body.components(separatedBy: #"id="last-error""#).count == 2)
             #expect(page.body.components(separatedBy: "signed in as ops").count == 2)
+            // No callback row for an enrollment that never waited for one (a nil in a section).
+            #expect(!page.body.contains("<th>Callback</th>"))
             #expect(page.body.contains("&quot;plan&quot; : &quot;free&quot;"))
             for kind in ["enrolled", "advanced", "waiting", "altAdvanced", "failed"] {
                 #expect(page.body.contains("<span class=\"kind\">\(kind)</span>"), "\(kind) in the timeline")
