@@ -65,7 +65,7 @@ struct DashboardScenario {
                 ("overview", "/sequencer"), ("funnel", "/sequencer/funnel?sequence=\(name)"),
                 ("list", "/sequencer/enrollments?sequence=\(name)"), ("enrollment", "/sequencer/enrollments/\(ids[0])"),
             ]
-            let total = DashboardFormatCheck.grouped(n)
+            let total = DashboardFormat.count(n)
             let clock = ContinuousClock()
             let start = clock.now
             let requests = self.requests
@@ -95,18 +95,5 @@ struct DashboardScenario {
             figures["verified"] = .bool(verified)
             return figures
         }
-    }
-}
-
-/// The dashboard's way of writing a count (1,000,000), to find it on the page.
-enum DashboardFormatCheck {
-    static func grouped(_ value: Int) -> String {
-        let digits = String(value)
-        var out = ""
-        for (index, digit) in digits.enumerated() {
-            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
-            out.append(digit)
-        }
-        return out
     }
 }

@@ -26,26 +26,14 @@ extension AsyncParsableCommand {
                 guard let uuid = UUID(uuidString: id) else {
                     throw CommandFailure.badInput("'\(id)' is not an enrollment id (a UUID); find ids with `sequencer list`")
                 }
-                let changed: Enrollment
-                switch action {
-                case .cancel: changed = try await sequencer.cancel(uuid)
-                case .pause: changed = try await sequencer.pause(uuid)
-                case .resume: changed = try await sequencer.resume(uuid)
-                case .retry: changed = try await sequencer.retry(uuid, by: actions.who)
-                }
+                let changed = try await sequencer.apply(action, to: uuid, by: actions.who)
                 if options.json { Console.json(changed.json) } else { Console.print("\(uuid.uuidString.lowercased()): \(changed.status.rawValue)") }
                 return
             }
             let filter = try actions.filters.filter()
-            // Count what the action would change first, a page at a time.
-            var matching = 0, applicable = 0
-            var cursor: PageCursor?
-            repeat {
-                let page = try await sequencer.enrollments(matching: filter, after: cursor, limit: 1_000)
-                matching += page.enrollments.count
-                applicable += page.enrollments.filter { action.applies(to: $0.status) }.count
-                cursor = page.next
-            } while cursor != nil
+            // Count what the action would change first.
+            let count = try await sequencer.count(action, matching: filter)
+            let matching = count.matching, applicable = count.applicable
             guard applicable > 0 else {
                 if options.json {
                     Console.json(["action": .string(action.rawValue), "matched": .number(Double(matching)), "changed": 0, "skipped": 0])

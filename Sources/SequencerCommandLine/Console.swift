@@ -57,15 +57,6 @@ enum Console {
     }
 }
 
-extension JSONValue {
-    /// Pretty JSON with sorted keys, for people and for `jq`.
-    var prettyJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) } ?? "null"
-    }
-}
-
 extension Date {
     /// ISO 8601 with milliseconds, UTC.
     var iso: String { ISO8601Timestamp.string(from: self) }

@@ -79,7 +79,7 @@ struct CSRFTokens: Sendable {
     func verify(_ token: String?, for operatorName: String?, now: Date) -> Bool {
         guard let token, token.utf8.count <= 100 else { return false }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let issued = Int64(parts[0]), let code = Self.bytes(hex: parts[1]), code.count == 32 else {
+        guard parts.count == 2, let issued = Int64(parts[0]), let code = [UInt8](hexadecimal: parts[1]), code.count == 32 else {
             return false
         }
         let age = now.timeIntervalSince1970 - TimeInterval(issued)
@@ -93,18 +93,5 @@ struct CSRFTokens: Sendable {
 
     private func mac(_ issued: String, _ operatorName: String?) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: message(issued, operatorName), using: key))
-    }
-
-    private static func bytes(hex: Substring) -> [UInt8]? {
-        guard hex.utf8.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 }

@@ -12,13 +12,7 @@ extension SequencerDashboard {
         guard let name, let action = BulkAction(rawValue: name) else {
             throw DashboardError(.badRequest, "'\((name ?? "").prefix(40))' is not an action: pause, resume, cancel or retry.")
         }
-        let now = Date()
-        switch action {
-        case .pause: _ = try await sequencer.pause(id, now: now)
-        case .resume: _ = try await sequencer.resume(id, now: now)
-        case .cancel: _ = try await sequencer.cancel(id, now: now)
-        case .retry: _ = try await sequencer.retry(id, by: actor(request), now: now)
-        }
+        try await sequencer.apply(action, to: id, by: actor(request))
         return .redirect("\(base)/enrollments/\(id.uuidString.lowercased())?done=\(action.rawValue)")
     }
 
@@ -26,7 +20,7 @@ extension SequencerDashboard {
     func review(_ request: DashboardRequest) async throws -> DashboardResponse {
         let action = try bulkAction(request.fields)
         let filter = try request.fields.filter(failedOnly: false)
-        let count = try await count(filter, applicableTo: action)
+        let count = try await sequencer.count(action, matching: filter, upTo: 100_000)
         return .page(title: "Review: \(action.rawValue)", template: "review", content: [
             "action": action.rawValue, "summary": filter.summary,
             "matching": DashboardFormat.count(count.matching) + (count.capped ? " or more" : ""),
@@ -66,37 +60,5 @@ extension SequencerDashboard {
         case .resume: "paused enrollments"
         case .retry: "failed enrollments"
         }
-    }
-
-    /// How many enrollments a filter matches, and to how many of them `action` applies. With a
-    /// sequence and no subject, from the per-step counts of its versions (one statement each);
-    /// otherwise by reading the matching pages, at most 100,000 rows (`capped` beyond).
-    func count(_ filter: EnrollmentFilter, applicableTo action: BulkAction) async throws
-        -> (matching: Int, applicable: Int, capped: Bool)
-    {
-        var matching = 0, applicable = 0
-        if let sequence = filter.sequence, filter.subject == nil, filter.updatedSince == nil {
-            var versions = filter.version.map { [$0] } ?? []
-            if filter.version == nil {
-                versions = try await sequencer.definitionVersions().filter { $0.name == sequence }.map(\.version)
-            }
-            for version in versions {
-                for count in try await sequencer.stepCounts(sequence: sequence, version: version)
-                where (filter.step.map { $0 == count.step } ?? true) && (filter.status.map { $0 == count.status } ?? true) {
-                    matching += count.count
-                    if action.applies(to: count.status) { applicable += count.count }
-                }
-            }
-            return (matching, applicable, false)
-        }
-        var cursor: PageCursor?
-        repeat {
-            let page = try await sequencer.enrollments(matching: filter, after: cursor, limit: 1_000)
-            matching += page.enrollments.count
-            applicable += page.enrollments.filter { action.applies(to: $0.status) }.count
-            cursor = page.next
-            if matching >= 100_000 && cursor != nil { return (matching, applicable, true) }
-        } while cursor != nil
-        return (matching, applicable, false)
     }
 }

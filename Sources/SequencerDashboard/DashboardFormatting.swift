@@ -29,10 +29,7 @@ struct FormFields: Sendable {
     /// The list filter these fields describe, refusing a field that is not one (naming it).
     func filter(failedOnly: Bool) throws -> EnrollmentFilter {
         var filter = EnrollmentFilter(sequence: self["sequence"], step: self["step"], subject: self["subject"])
-        if let text = self["version"] {
-            guard let version = Int(text), version > 0 else {
-                throw DashboardError(.badRequest, "version must be a positive whole number, not '\(text.prefix(40))'.")
-            }
+        if let version = try version() {
             guard filter.sequence != nil else {
                 throw DashboardError(.badRequest, "A filter by version needs a sequence: versions are per sequence.")
             }
@@ -47,6 +44,15 @@ struct FormFields: Sendable {
             filter.status = status
         }
         return filter
+    }
+
+    /// Field `version`: `nil` when absent, refused unless a positive whole number.
+    func version() throws -> Int? {
+        guard let text = self["version"] else { return nil }
+        guard let version = Int(text), version > 0 else {
+            throw DashboardError(.badRequest, "version must be a positive whole number, not '\(text.prefix(40))'.")
+        }
+        return version
     }
 
     /// A page cursor from field `after`, refused when no page returned it.
@@ -89,8 +95,9 @@ func shown(_ text: String?) -> Any {
     return ["text": text] as [String: Any]
 }
 
-/// How the dashboard writes numbers, times and durations.
-enum DashboardFormat {
+/// How the dashboard writes numbers, times and durations (`count` also for the benchmark, which
+/// looks for it on the pages).
+package enum DashboardFormat {
     static func query(_ fields: [(name: String, value: String)]) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
@@ -100,7 +107,7 @@ enum DashboardFormat {
     }
 
     /// 1234567 → "1,234,567".
-    static func count(_ value: Int) -> String {
+    package static func count(_ value: Int) -> String {
         let digits = String(value.magnitude)
         var out = ""
         for (index, digit) in digits.enumerated() {
@@ -130,13 +137,6 @@ enum DashboardFormat {
         if abs(seconds) < 1 { return "now" }
         let spoken = SequenceNotification.spoken(abs(seconds))
         return seconds > 0 ? "in \(spoken)" : "\(spoken) ago"
-    }
-
-    /// A JSON value pretty-printed with sorted keys.
-    static func json(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? value.jsonString()
     }
 
     /// At most `limit` characters, with "…" when cut (labels in charts).

@@ -54,14 +54,7 @@ extension SequencerDashboard {
         guard let sequence = request.fields["sequence"] else {
             throw DashboardError(.badRequest, "Which sequence? The funnel needs sequence=NAME (and version=N, the latest without it).")
         }
-        var version: Int?
-        if let text = request.fields["version"] {
-            guard let number = Int(text), number > 0 else {
-                throw DashboardError(.badRequest, "version must be a positive whole number, not '\(text.prefix(40))'.")
-            }
-            version = number
-        }
-        let definition = try await sequencer.definition(sequence, version: version)
+        let definition = try await sequencer.definition(sequence, version: try request.fields.version())
         let funnel = try await sequencer.funnel(sequence: sequence, version: definition.version, now: request.now)
         let chart = FunnelChart(funnel: funnel, definition: definition)
         let base = EnrollmentFilter(sequence: sequence, version: definition.version)
@@ -149,7 +142,7 @@ extension SequencerDashboard {
             ]
         }
         return .page(title: "Enrollment \(e.subject)", template: "enrollment", content: [
-            "id": id.uuidString.lowercased(), "row": row(e, now: request.now), "context": DashboardFormat.json(e.context),
+            "id": id.uuidString.lowercased(), "row": row(e, now: request.now), "context": e.context.prettyJSON,
             "idempotencyKey": shown(e.idempotencyKey), "visit": e.visit,
             "stepEntered": DashboardFormat.time(e.stepEnteredAt) ?? "", "created": DashboardFormat.time(e.createdAt) ?? "",
             "lastError": shown(e.lastError), "events": events, "callback": callback ?? false,

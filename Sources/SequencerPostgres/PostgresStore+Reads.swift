@@ -25,15 +25,8 @@ extension PostgresStore {
             guard let hex, hex.utf8.count == 64 else {
                 throw SequencerError(.storeFailure, "the schema has no callback secret; run the migrations (sequencer migrate)")
             }
-            var bytes: [UInt8] = []
-            var index = hex.startIndex
-            while index < hex.endIndex {
-                let next = hex.index(index, offsetBy: 2)
-                guard let byte = UInt8(hex[index..<next], radix: 16) else {
-                    throw SequencerError(.storeFailure, "the schema's callback secret is not hexadecimal")
-                }
-                bytes.append(byte)
-                index = next
+            guard let bytes = [UInt8](hexadecimal: hex) else {
+                throw SequencerError(.storeFailure, "the schema's callback secret is not hexadecimal")
             }
             return bytes
         }

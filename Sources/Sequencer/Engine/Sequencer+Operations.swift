@@ -24,6 +24,17 @@ public enum BulkAction: String, Sendable, Hashable, CaseIterable {
     }
 }
 
+/// How many enrollments a filter matches, and to how many of them an action applies:
+/// ``Sequencer/count(_:matching:upTo:)``, the figure to show before ``Sequencer/apply(_:toEnrollmentsMatching:by:now:batchSize:)``.
+public struct BulkCount: Sendable, Hashable {
+    public var matching = 0
+    public var applicable = 0
+    /// Counting stopped at the cap: there are at least this many.
+    public var capped = false
+
+    public init() {}
+}
+
 /// What a bulk action or a version migration did.
 public struct BulkResult: Sendable, Hashable, CustomStringConvertible {
     /// Enrollments changed.
@@ -90,6 +101,58 @@ extension Sequencer {
         ordered += byStep.values.sorted { ($0.step ?? "") < ($1.step ?? "") }
         funnel.steps = ordered
         return funnel
+    }
+
+    /// Applies an action to one enrollment: ``cancel(_:now:within:)``, ``pause(_:now:within:)``,
+    /// ``resume(_:now:within:)`` or ``retry(_:by:now:within:)`` (the only one that records `actor`).
+    @discardableResult
+    public func apply(_ action: BulkAction, to id: UUID, by actor: String? = nil, now: Date = Date()) async throws -> Enrollment {
+        switch action {
+        case .cancel: try await cancel(id, now: now)
+        case .pause: try await pause(id, now: now)
+        case .resume: try await resume(id, now: now)
+        case .retry: try await retry(id, by: actor, now: now)
+        }
+    }
+
+    /// How many enrollments a filter matches and to how many `action` applies. With a sequence
+    /// and neither subject nor update time, from the per-step counts of its versions (one
+    /// statement each, ``SequenceStore/stepCounts(sequence:version:)``); otherwise by reading the
+    /// matching pages, stopping past `cap` rows (``BulkCount/capped``) when one is given.
+    ///
+    /// ```swift
+    /// let count = try await sequencer.count(.retry, matching: EnrollmentFilter(sequence: "billing", status: .failed))
+    /// print("retry \(count.applicable) of \(count.matching)?")
+    /// ```
+    public func count(_ action: BulkAction, matching filter: EnrollmentFilter, upTo cap: Int? = nil) async throws -> BulkCount {
+        try filter.check()
+        var count = BulkCount()
+        if let sequence = filter.sequence, filter.subject == nil, filter.updatedSince == nil {
+            var versions = filter.version.map { [$0] } ?? []
+            if filter.version == nil {
+                versions = try await store.definitionVersions().filter { $0.name == sequence }.map(\.version)
+            }
+            for version in versions {
+                for step in try await store.stepCounts(sequence: sequence, version: version)
+                where (filter.step.map { $0 == step.step } ?? true) && (filter.status.map { $0 == step.status } ?? true) {
+                    count.matching += step.count
+                    if action.applies(to: step.status) { count.applicable += step.count }
+                }
+            }
+            return count
+        }
+        var cursor: PageCursor?
+        repeat {
+            let page = try await store.enrollments(matching: filter, after: cursor, limit: 1_000)
+            count.matching += page.enrollments.count
+            count.applicable += page.enrollments.filter { action.applies(to: $0.status) }.count
+            cursor = page.next
+            if let cap, count.matching >= cap, cursor != nil {
+                count.capped = true
+                return count
+            }
+        } while cursor != nil
+        return count
     }
 
     /// Applies an action to every enrollment a filter matches, a page of `batchSize` at a time;

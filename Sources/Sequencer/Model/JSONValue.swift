@@ -145,6 +145,13 @@ extension JSONValue {
     }
 
     /// This value as a compact JSON string with sorted keys.
+    /// Pretty JSON with sorted keys, for people (the command line, the dashboard) and for `jq`.
+    package var prettyJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) } ?? "null"
+    }
+
     public func jsonString() -> String {
         JSONWriter(sortedKeys: true).write(self)
     }

@@ -41,8 +41,8 @@ func Sources_Sequencer_Engine_Sequencer_Events_swift_22() async throws {
     try await sequencer.send(event: "paid", data: ["plan": "pro"], to: .subject("user-42"))
 }
 
-// Sources/Sequencer/Engine/Sequencer+Operations.swift:46
-func Sources_Sequencer_Engine_Sequencer_Operations_swift_46() async throws {
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:57
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_57() async throws {
     var cursor: PageCursor?
     repeat {
         let page = try await sequencer.enrollments(matching: EnrollmentFilter(status: .failed), after: cursor)
@@ -51,19 +51,25 @@ func Sources_Sequencer_Engine_Sequencer_Operations_swift_46() async throws {
     } while cursor != nil
 }
 
-// Sources/Sequencer/Engine/Sequencer+Operations.swift:77
-func Sources_Sequencer_Engine_Sequencer_Operations_swift_77() async throws {
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:88
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_88() async throws {
     let funnel = try await sequencer.funnel(sequence: "trial-onboarding")
     print(funnel.enrolled, funnel.dueNow, funnel.oldestDueLag, funnel.share(reaching: nil))
 }
 
-// Sources/Sequencer/Engine/Sequencer+Operations.swift:102
-func Sources_Sequencer_Engine_Sequencer_Operations_swift_102() async throws {
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:123
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_123() async throws {
+    let count = try await sequencer.count(.retry, matching: EnrollmentFilter(sequence: "billing", status: .failed))
+    print("retry \(count.applicable) of \(count.matching)?")
+}
+
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:165
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_165() async throws {
     let result = try await sequencer.apply(.retry, toEnrollmentsMatching: EnrollmentFilter(sequence: "billing", status: .failed))
 }
 
-// Sources/Sequencer/Engine/Sequencer+Operations.swift:159
-func Sources_Sequencer_Engine_Sequencer_Operations_swift_159() async throws {
+// Sources/Sequencer/Engine/Sequencer+Operations.swift:222
+func Sources_Sequencer_Engine_Sequencer_Operations_swift_222() async throws {
     try await sequencer.migrateEnrollments(of: "onboarding", from: 1, to: 2, stepMap: ["old-nudge": "nudge"])
 }
 

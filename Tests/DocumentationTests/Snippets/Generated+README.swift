@@ -192,8 +192,8 @@ func README_md_803() async throws {
     dashboard.addRoutes(to: router)
 }
 
-// README.md:966
-func README_md_966() async throws {
+// README.md:969
+func README_md_969() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -212,8 +212,8 @@ func README_md_966() async throws {
     }
 }
 
-// README.md:1019
-func README_md_1019() async throws {
+// README.md:1022
+func README_md_1022() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -221,7 +221,7 @@ func README_md_1019() async throws {
     }
 }
 
-// README.md:1140
+// README.md:1143
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -231,8 +231,8 @@ func README_md_1019() async throws {
     // …
 }
 
-// README.md:1174
-func README_md_1174() async throws {
+// README.md:1177
+func README_md_1177() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -242,8 +242,8 @@ func README_md_1174() async throws {
     ])
 }
 
-// README.md:1246
-func README_md_1246() async throws {
+// README.md:1249
+func README_md_1249() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -256,8 +256,8 @@ func README_md_1246() async throws {
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
 }
 
-// README.md:1288
-func README_md_1288() async throws {
+// README.md:1291
+func README_md_1291() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -268,15 +268,15 @@ func README_md_1288() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1309
-func README_md_1309() async throws {
+// README.md:1312
+func README_md_1312() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1333
-func README_md_1333() async throws {
+// README.md:1336
+func README_md_1336() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -300,13 +300,13 @@ func README_md_1333() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
 }
 
-// README.md:1366
-func README_md_1366() async throws {
+// README.md:1369
+func README_md_1369() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
 
-// README.md:1584
-func README_md_1584() async throws {
+// README.md:1589
+func README_md_1589() async throws {
       for await event in sequencer.lifecycleEvents() where event.kind == .failed {
           logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
       }
