@@ -9,7 +9,7 @@ struct All: AsyncParsableCommand {
         discussion: """
             First an untimed warm-up drain. Then drain and sql-floor, alternating three runs each \
             (each reports its median run), so the two figures the main ratio compares share the \
-            server's state; then drain-2-tickers, drain-4-tickers, drain-2-processes, enroll, \
+            server's state; then drain-2-tickers, drain-4-tickers, drain-2-processes, enroll, enroll-unnest, enroll-floor, \
             idle, memory, summary. A scenario that fails prints {"scenario": NAME, "error": …} and \
             the run goes on; the exit status is then non-zero, as it is when a scenario's \
             work does not verify ("verified": false).
@@ -65,7 +65,10 @@ struct All: AsyncParsableCommand {
         await log.run("drain-2-tickers") { try await DrainScenario(n: sizes.drain, tickers: 2).run(database) }
         await log.run("drain-4-tickers") { try await DrainScenario(n: sizes.drain, tickers: 4).run(database) }
         await log.run("drain-2-processes") { try await DrainScenario(n: sizes.drain, processes: 2).run(database) }
+        // Enroll through COPY, the path before it, and the hand-written COPY floor, one after another.
         await log.run("enroll") { try await EnrollScenario(n: sizes.enroll).run(database) }
+        await log.run("enroll-unnest") { try await EnrollScenario(n: sizes.enroll, path: .unnest).run(database) }
+        await log.run("enroll-floor") { try await EnrollFloorScenario(n: sizes.enroll).run(database) }
         await log.run("idle") { try await IdleScenario(waiting: sizes.idleWaiting, rounds: sizes.idleRounds).run(database) }
         await log.run("memory") { try await MemoryScenario(n: sizes.memory).run(database) }
         await log.run("latency") { try await LatencyScenario(seconds: sizes.latencySeconds).run(database) }
@@ -115,6 +118,9 @@ struct All: AsyncParsableCommand {
         let drainRate = figure("drain", "steps_per_second")
         let floorRate = figure("sql-floor", "steps_per_second")
         let ratio = drainRate.flatMap { drain in floorRate.map { drain / $0 } }
+        func ratioOf(_ a: String, _ b: String, _ key: String) -> Double? {
+            figure(a, key).flatMap { x in figure(b, key).map { x / $0 } }
+        }
 
         func target(_ value: Double?, _ text: String, _ met: (Double) -> Bool) -> JSONValue {
             guard let value else { return ["value": nil, "target": .string(text), "met": false] }
@@ -128,6 +134,8 @@ struct All: AsyncParsableCommand {
             "drain_vs_sql_floor": ratio.map { .rounded($0) } ?? nil,
             "targets": [
                 "drain_vs_sql_floor": target(ratio, ">= 0.7") { $0 >= 0.7 },
+                "enroll_vs_enroll_floor": target(ratioOf("enroll", "enroll-floor", "rows_per_second"), ">= 0.7") { $0 >= 0.7 },
+                "enroll_vs_enroll_unnest": target(ratioOf("enroll", "enroll-unnest", "rows_per_second"), ">= 3") { $0 >= 3 },
                 "idle_ratio": target(figure("idle", "ratio"), "<= 1.3") { $0 <= 1.3 },
                 "memory_peak_rss_mb": target(figure("memory", "peak_rss_mb"), "< 200") { $0 < 200 },
                 "latency_p50_ms": target(figure("latency", "p50_ms"), "<= 5") { $0 <= 5 },

@@ -32,9 +32,12 @@ struct BenchDatabase: Sendable {
     }
 
     /// A store in a schema no other scenario uses, migrated, dropped after `body` (even when it throws).
-    func withFreshSchema<T>(_ prefix: String, _ body: (PostgresStore) async throws -> T) async throws -> T {
+    func withFreshSchema<T>(_ prefix: String, configure: (inout PostgresStore.Configuration) -> Void = { _ in },
+                            _ body: (PostgresStore) async throws -> T) async throws -> T {
         let schema = TestPostgres.uniqueSchema("bench_\(prefix.replacingOccurrences(of: "-", with: "_"))")
-        let store = try PostgresStore(client: client, configuration: .init(schema: schema), logger: benchLogger)
+        var configuration = PostgresStore.Configuration(schema: schema)
+        configure(&configuration)
+        let store = try PostgresStore(client: client, configuration: configuration, logger: benchLogger)
         try await store.migrate()
         do {
             let result = try await body(store)

@@ -10,8 +10,18 @@ extension PostgresStore {
         /// environment (or each test) its own schema to keep them apart in one database.
         public var schema: String = "sequencer"
 
-        /// Enrollments written per `INSERT` when enrolling many subjects in one call. Default 5,000.
+        /// Enrollments written per statement when enrolling many subjects in one call; each batch
+        /// is atomic. Default 5,000.
         public var enrollBatchSize: Int = 5_000
+
+        /// Enroll calls of at least this many enrollments stream them to the server with
+        /// `COPY … FROM STDIN` into a temporary staging table, then move each batch into
+        /// `enrollments` (with its history events) in one statement; smaller calls bind each batch
+        /// as arrays to one `INSERT … SELECT FROM unnest(…)`. Both keep idempotency per key and
+        /// the atomicity of each batch. Default 1,000; `Int.max` never uses `COPY` (needed behind
+        /// a pooler that does not keep sessions, such as PgBouncer in transaction mode, where a
+        /// temporary table does not outlive a transaction).
+        public var enrollCopyThreshold: Int = 1_000
 
         /// The defaults.
         public init() {}

@@ -1,22 +1,33 @@
-public import Foundation
+import Foundation
 public import PostgresNIO
 public import Sequencer
 
 extension PostgresStore {
     /// Creates enrollments, idempotent per `(sequenceName, idempotencyKey)`; see ``Sequencer/SequenceStore/enroll(_:)``.
     ///
-    /// Any number of requests: they are written in batches of ``Configuration/enrollBatchSize``,
-    /// each one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (with its `enrolled`
-    /// history events, and one `pg_notify` telling running services that work is due) plus one
-    /// `SELECT` for keys that already existed. Each batch is atomic;
-    /// a failure part-way leaves earlier batches stored, and repeating the call with the same
-    /// keys finishes the job without duplicates.
+    /// Any number of requests: they are written in batches of ``Configuration/enrollBatchSize``.
+    /// Each batch is atomic: its enrollments, their `enrolled` history events, the funnel's
+    /// counts and one `pg_notify` telling running services that work is due are written
+    /// together. A failure part-way leaves earlier batches stored, and repeating the call with
+    /// the same keys finishes the job without duplicates.
+    ///
+    /// How a batch is written depends on the call's size (``Configuration/enrollCopyThreshold``)
+    /// and on what could conflict:
+    /// - a small call: one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`;
+    /// - a large call whose batch has no idempotency key and no sequence with one enrollment per
+    ///   subject (nothing can conflict): its own transaction of two `COPY … FROM STDIN`, straight
+    ///   into `enrollments` and `events`, and one statement for the funnel and the wake-up;
+    /// - any other large batch: `COPY` into the session's staging table
+    ///   (``enrollStagingTable``), then one `INSERT … SELECT … ON CONFLICT DO NOTHING` moving it.
+    ///
+    /// Requests that were not created (a known key, a held subject) are then looked up by one
+    /// `SELECT` each kind.
     public func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] {
         guard !enrollments.isEmpty else { return [] }
         for e in enrollments { try e.checkDates() }
         return try await withStoreErrors("enroll \(enrollments.count) subject(s)") {
             try await client.withConnection { connection in
-                try await self.enrollBatches(enrollments, on: connection)
+                try await self.enrollBatches(enrollments, on: connection, ownsTransactions: true)
             }
         }
     }
@@ -27,23 +38,86 @@ extension PostgresStore {
         guard !enrollments.isEmpty else { return [] }
         for e in enrollments { try e.checkDates() }
         return try await withStoreErrors("enroll \(enrollments.count) subject(s)") {
-            try await enrollBatches(enrollments, on: connection)
+            try await enrollBatches(enrollments, on: connection, ownsTransactions: false)
         }
     }
 
-    private func enrollBatches(_ enrollments: [Enrollment], on connection: PostgresConnection) async throws
-        -> [EnrollResult]
+    /// `ownsTransactions`: the connection is the store's own, outside any transaction, so a batch
+    /// may be written as a transaction of its own (the direct `COPY`); on a host's connection
+    /// every batch is one statement, atomic inside or outside the host's transaction.
+    private func enrollBatches(_ enrollments: [Enrollment], on connection: PostgresConnection,
+                               ownsTransactions: Bool) async throws -> [EnrollResult]
     {
         let size = max(1, configuration.enrollBatchSize)
+        let copying = enrollments.count >= configuration.enrollCopyThreshold
+        var stagingReady = false
         var results: [EnrollResult] = []
         results.reserveCapacity(enrollments.count)
         var start = enrollments.startIndex
         while start < enrollments.endIndex {
             let end = min(start + size, enrollments.endIndex)
-            results += try await enrollBatch(Array(enrollments[start..<end]), on: connection)
+            let batch = Array(enrollments[start..<end])
             start = end
+            if !copying {
+                results += try await resolve(batch, created: try await insertUnnested(batch, on: connection), on: connection)
+            } else if ownsTransactions && !batch.contains(where: { $0.idempotencyKey != nil || $0.uniqueSubject != nil }) {
+                try await copyDirectly(batch, on: connection)
+                results += batch.map { EnrollResult(enrollment: $0, created: true) }
+            } else {
+                if !stagingReady {
+                    try await connection.query(Self.createStagingTable, logger: logger)
+                    stagingReady = true
+                }
+                results += try await resolve(batch, created: try await insertStaged(batch, on: connection), on: connection)
+            }
         }
         return results
+    }
+
+    /// Writes a batch that nothing can conflict with in a transaction of its own: `COPY` of the
+    /// rows into `enrollments` and of their `enrolled` events into `events`, then one statement
+    /// adding the funnel's counts (counted here, as a commit counts them) and notifying when an
+    /// enrollment is due.
+    private func copyDirectly(_ batch: [Enrollment], on connection: PostgresConnection) async throws {
+        let inserted = EnrollmentTable.written(by: .insert)
+        let enrolled = batch.map { e in
+            HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit, at: e.createdAt)
+        }
+        let entries = FunnelEntries(enrolled, of: batch)
+        var counts = [Int64](repeating: 0, count: entries.keys.count)
+        for index in entries.keyIndexes { counts[Int(index) - 1] += 1 }
+        let due = batch.contains { $0.status == .active }
+        try await connection.withTransaction(logger: logger) { connection in
+            // COPY names its table unquoted by schema: find the store's tables through the search path.
+            try await connection.query("SET LOCAL search_path TO \(unescaped: tables.schema)", logger: logger)
+            try await connection.copyRows(of: batch, into: "enrollments", columns: inserted.map(\.name)) { e, buffer in
+                for (index, column) in inserted.enumerated() {
+                    if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+                    column.staged.write(e, &buffer)
+                }
+            }
+            try await connection.copyRows(
+                of: batch, into: "events", columns: ["enrollment_id", "kind", "to_step", "visit", "at"]
+            ) { e, buffer in
+                buffer.writeCopyUUID(e.id)
+                buffer.writeString("\tenrolled\t")
+                buffer.writeCopyText(e.stepID)
+                buffer.writeInteger(UInt8(ascii: "\t"))
+                buffer.writeCopyInteger(Int64(e.visit))
+                buffer.writeInteger(UInt8(ascii: "\t"))
+                buffer.writeCopyTimestamp(e.createdAt)
+            }
+            try await connection.query("""
+                WITH entries AS (
+                    INSERT INTO \(unescaped: tables.funnelDeltas) (sequence_name, sequence_version, step_id, metric, delta)
+                    SELECT * FROM unnest(\(SQLArray.texts(entries.keys.map(\.sequence))),
+                                         \(SQLArray.int64s(entries.keys.map { Int64($0.version) })),
+                                         \(SQLArray.texts(entries.keys.map(\.step))), \(SQLArray.texts(entries.keys.map(\.metric))),
+                                         \(SQLArray.int64s(counts)))
+                )
+                SELECT pg_notify(\(tables.channel), '') WHERE \(due)
+                """, logger: logger)
+        }
     }
 
     private struct KeyRef: Hashable {
@@ -51,23 +125,27 @@ extension PostgresStore {
         let key: String
     }
 
-    private func enrollBatch(_ batch: [Enrollment], on connection: PostgresConnection) async throws -> [EnrollResult] {
+    /// A subject refused by its sequence fails the statement (nothing of the batch is stored);
+    /// otherwise a held subject, like a known key, is not inserted and its holder is returned.
+    private func conflictTarget(_ batch: [Enrollment]) -> String {
+        batch.contains { $0.uniqueSubject == .reject }
+            ? "(sequence_name, idempotency_key) WHERE idempotency_key IS NOT NULL" : ""
+    }
+
+    /// One `INSERT … SELECT FROM unnest(…)` of a batch with its `enrolled` events; returns the ids created.
+    private func insertUnnested(_ batch: [Enrollment], on connection: PostgresConnection) async throws -> Set<UUID> {
         let inserted = EnrollmentTable.written(by: .insert)
         let names = EnrollmentTable.names(inserted)
         let enrolled = batch.map { e in
             HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit, at: e.createdAt)
         }
-        // A subject refused by its sequence fails the statement (nothing of the batch is stored);
-        // otherwise a held subject, like a known key, is not inserted and its holder is returned.
-        let conflicts = batch.contains { $0.uniqueSubject == .reject }
-            ? "(sequence_name, idempotency_key) WHERE idempotency_key IS NOT NULL" : ""
         let insert: PostgresQuery = """
             WITH created AS (
                 INSERT INTO \(unescaped: tables.enrollments) (\(unescaped: names))
                 SELECT \(unescaped: inserted.map { $0.value(from: "u") }.joined(separator: ", "))
                 FROM \(unnest: inserted, of: batch) WITH ORDINALITY AS u(\(unescaped: names), ord)
                 ORDER BY u.ord
-                ON CONFLICT \(unescaped: conflicts) DO NOTHING
+                ON CONFLICT \(unescaped: conflictTarget(batch)) DO NOTHING
                 RETURNING id, status
             ),
             \(history: enrolled, of: batch, in: tables, onlyFor: "created"),
@@ -76,12 +154,106 @@ extension PostgresStore {
             )
             SELECT id FROM created, (SELECT count(*) FROM woken) AS notified
             """
+        return try await createdIDs(insert, count: batch.count, on: connection)
+    }
+
+    /// The temporary table enroll's `COPY` path stages rows in (``Configuration/enrollCopyThreshold``).
+    ///
+    /// Each connection (session) has its own, created on first use and gone with the connection.
+    /// Its `batch` column tells the rows of one batch apart, so rows a failed batch left behind
+    /// are never moved by a later one.
+    public static let enrollStagingTable = "sequencer_enroll_staging"
+
+    private static var createStagingTable: PostgresQuery {
+        let columns = EnrollmentTable.written(by: .insert).map { "\($0.name) \($0.staged.kind.sqlType)" }
+        return """
+            CREATE TEMPORARY TABLE IF NOT EXISTS \(unescaped: enrollStagingTable) \
+            (batch int8 NOT NULL, ord int8 NOT NULL, \(unescaped: columns.joined(separator: ", ")))
+            """
+    }
+
+    /// Streams a batch into the staging table with `COPY … FROM STDIN`, then moves it into
+    /// `enrollments` with its `enrolled` events, funnel counts and wake-up in one statement (the
+    /// batch's atomic write, as in ``insertUnnested(_:on:)``); returns the ids created.
+    private func insertStaged(_ batch: [Enrollment], on connection: PostgresConnection) async throws -> Set<UUID> {
+        let inserted = EnrollmentTable.written(by: .insert)
+        let token = Int64.random(in: 1...Int64.max)
+        do {
+            try await connection.copyFrom(
+                table: Self.enrollStagingTable, columns: ["batch", "ord"] + inserted.map(\.name), logger: logger
+            ) { writer in
+                var buffer = ByteBuffer()
+                buffer.reserveCapacity(1 << 18)
+                for (ord, e) in batch.enumerated() {
+                    buffer.writeCopyInteger(token)
+                    buffer.writeInteger(UInt8(ascii: "\t"))
+                    buffer.writeCopyInteger(Int64(ord))
+                    for column in inserted {
+                        buffer.writeInteger(UInt8(ascii: "\t"))
+                        column.staged.write(e, &buffer)
+                    }
+                    buffer.writeInteger(UInt8(ascii: "\n"))
+                    if buffer.readableBytes >= 1 << 18 {
+                        try await writer.write(buffer)
+                        buffer.clear()
+                    }
+                }
+                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+            }
+            let insert: PostgresQuery = """
+                WITH staged AS (
+                    DELETE FROM \(unescaped: Self.enrollStagingTable) WHERE batch = \(token) RETURNING *
+                ),
+                created AS (
+                    INSERT INTO \(unescaped: tables.enrollments) (\(unescaped: EnrollmentTable.names(inserted)))
+                    SELECT \(unescaped: inserted.map { $0.stagedValue(from: "u") }.joined(separator: ", "))
+                    FROM staged AS u
+                    ORDER BY u.ord
+                    ON CONFLICT \(unescaped: conflictTarget(batch)) DO NOTHING
+                    RETURNING id, status, sequence_name, sequence_version, step_id, visit, created_at
+                ),
+                history AS (
+                    INSERT INTO \(unescaped: tables.events) (\(unescaped: EventTable.columnNames))
+                    SELECT id, 'enrolled', NULL, step_id, NULL, visit, created_at FROM created
+                ),
+                entries AS (
+                    INSERT INTO \(unescaped: tables.funnelDeltas) (sequence_name, sequence_version, step_id, metric, delta)
+                    SELECT c.sequence_name, c.sequence_version, m.step_id, m.metric, count(*)
+                    FROM created AS c,
+                         LATERAL (VALUES (CASE WHEN c.step_id IS NULL OR c.step_id = \(Step.end) THEN '' ELSE c.step_id END,
+                                          'reached'),
+                                         ('', 'enrolled')) AS m(step_id, metric)
+                    GROUP BY 1, 2, 3, 4
+                ),
+                woken AS (
+                    SELECT pg_notify(\(tables.channel), '') FROM (SELECT 1 FROM created WHERE status = 'active' LIMIT 1) AS due
+                )
+                SELECT id FROM created, (SELECT count(*) FROM woken) AS notified
+                """
+            return try await createdIDs(insert, count: batch.count, on: connection)
+        } catch {
+            // Outside a transaction the staged rows of a failed move stay in the session's table;
+            // clear them (inside the host's transaction the failure aborted it, and its rollback does).
+            _ = try? await connection.query("DELETE FROM \(unescaped: Self.enrollStagingTable) WHERE batch = \(token)", logger: logger)
+            throw error
+        }
+    }
+
+    private func createdIDs(_ insert: PostgresQuery, count: Int, on connection: PostgresConnection) async throws
+        -> Set<UUID>
+    {
         var created = Set<UUID>()
-        created.reserveCapacity(batch.count)
+        created.reserveCapacity(count)
         for try await row in try await connection.query(insert, logger: logger) {
             created.insert(try row.decode(UUID.self))
         }
+        return created
+    }
 
+    /// Each request's result: created, or the enrollment that held its key or subject.
+    private func resolve(_ batch: [Enrollment], created: Set<UUID>, on connection: PostgresConnection) async throws
+        -> [EnrollResult]
+    {
         // Requests that were not inserted hit an existing key, or a subject held in a sequence that
         // allows one per subject (stored earlier, or earlier in this batch).
         var existing: [KeyRef: Enrollment] = [:], holders: [KeyRef: Enrollment] = [:]

@@ -8,6 +8,13 @@ struct ConformanceTests {
     func conformance(_ check: StoreConformance.Check) async throws {
         try await withStore { store in try await check.run(store) }
     }
+
+    /// The same checks with every enroll, even of one subject, streamed through `COPY` and the
+    /// staging table (by default only calls of 1,000 or more are).
+    @Test("conformance, every enroll through COPY", arguments: StoreConformance.checks)
+    func conformanceEnrollingThroughCopy(_ check: StoreConformance.Check) async throws {
+        try await withStore(configure: EnrollPath.copy.configure) { store in try await check.run(store) }
+    }
 }
 
 /// The shared delivery-ledger suite against PostgresStore's `deliveries` table.
@@ -25,5 +32,10 @@ struct RobustnessTests {
     @Test("hostile input", .timeLimit(.minutes(1)), arguments: RobustnessChecks.checks)
     func robustness(_ check: RobustnessChecks.Check) async throws {
         try await withStore { store in try await check.run(store, ledger: store) }
+    }
+
+    @Test("hostile input, every enroll through COPY", .timeLimit(.minutes(1)), arguments: RobustnessChecks.checks)
+    func robustnessEnrollingThroughCopy(_ check: RobustnessChecks.Check) async throws {
+        try await withStore(configure: EnrollPath.copy.configure) { store in try await check.run(store, ledger: store) }
     }
 }

@@ -5,6 +5,7 @@ import Sequencer
 import SequencerTesting
 import SequencerPostgres
 import SequencerPostgresTesting
+import Testing
 
 /// Quiet unless `SEQUENCER_TEST_LOG=debug` (or another level) is set.
 let testLogger: Logger = {
@@ -30,6 +31,19 @@ func withStore<T>(
     } catch {
         try? await dropSchema(of: store)
         throw error
+    }
+}
+
+/// The two ways `PostgresStore.enroll` writes a batch: arrays bound to `INSERT … unnest`, or
+/// `COPY` into the session's staging table and one statement moving it.
+enum EnrollPath: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case unnest, copy
+
+    var testDescription: String { rawValue }
+
+    /// Sends every enroll call down this path, whatever its size.
+    func configure(_ configuration: inout PostgresStore.Configuration) {
+        configuration.enrollCopyThreshold = self == .copy ? 1 : .max
     }
 }
 
