@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PostgresNIO
 import Sequencer
 import SequencerPostgres
 
@@ -19,6 +20,9 @@ struct Drain: AsyncParsableCommand {
     @Option(help: "Runs; the median one is reported (with every run's seconds).") var runs = 1
     @Flag(inversion: .prefixedNo, help: "Run an untimed 2,000-enrollment drain first.") var warmUp = true
     @Option(help: "Enrollments per claim (Sequencer.Configuration.batchSize).") var batchSize = 500
+    @Flag(help: "Another session holds a REPEATABLE READ transaction (an old snapshot) open during the drain.")
+    var holdSnapshot = false
+    @Option(help: "Batches each ticker works on at once (Sequencer.Configuration.batchesInFlight).") var batchesInFlight = 1
 
     func validate() throws {
         guard n > 0, tickers > 0, processes > 0, batchSize > 0, runs > 0 else {
@@ -29,7 +33,8 @@ struct Drain: AsyncParsableCommand {
     func run() async throws {
         let database = try await BenchDatabase.connect()
         if warmUp { try await warmUpServer(database) }
-        let scenario = DrainScenario(n: n, tickers: tickers, processes: processes, batchSize: batchSize)
+        let scenario = DrainScenario(n: n, tickers: tickers, processes: processes, batchSize: batchSize,
+                                     holdSnapshot: holdSnapshot, batchesInFlight: batchesInFlight)
         Output.emit(try await Runs.repeated(runs) { try await scenario.run(database) })
     }
 }
@@ -46,9 +51,15 @@ struct DrainScenario {
     var tickers = 1
     var processes = 1
     var batchSize = 500
+    /// Whether another session holds a snapshot from before the drain until it ends
+    /// (``SnapshotHolder``): no row version the drain makes dead can be removed meanwhile.
+    var holdSnapshot = false
+    /// ``Sequencer/Configuration/batchesInFlight`` of each ticker in this process.
+    var batchesInFlight = 1
 
     var name: String {
-        var name = "drain"
+        var name = holdSnapshot ? "drain-held-snapshot" : "drain"
+        if batchesInFlight > 1 { name += "-\(batchesInFlight)-in-flight" }
         if processes > 1 { name += "-\(processes)-processes" }
         if tickers > 1 { name += "-\(tickers)-tickers" }
         return name
@@ -59,9 +70,18 @@ struct DrainScenario {
             progress("\(name): enrolling \(n)")
             let enrolled = try await enrollBacklog(store, n: n, batchSize: batchSize)
             progress("\(name): draining with \(tickers) ticker(s) in \(processes) process(es)")
-            let (seconds, totals, cpu) = processes > 1
-                ? try await drainInWorkers(database, store: store)
-                : try await drainHere(database, store: store)
+            let holder = holdSnapshot ? try await SnapshotHolder.start(store) : nil
+            let drained: (Double, TickTotals, Figures)
+            do {
+                drained = processes > 1
+                    ? try await drainInWorkers(database, store: store)
+                    : try await drainHere(database, store: store)
+            } catch {
+                await holder?.release()
+                throw error
+            }
+            await holder?.release()
+            let (seconds, totals, cpu) = drained
             let verified = try await store.allCompleted(n)
             let steps = n * BenchSequence.stepsPerEnrollment
             let figures: Figures = [
@@ -71,7 +91,7 @@ struct DrainScenario {
                 "steps": .int(totals.steps), "claimed": .int(totals.claimed),
                 "batches": .int(totals.batches), "fenced_out": .int(totals.fencedOut),
                 "tickers": .int(tickers), "processes": .int(processes),
-                "batch_size": .int(batchSize), "enroll_seconds": .rounded(enrolled),
+                "batch_size": .int(batchSize), "batches_in_flight": .int(batchesInFlight), "enroll_seconds": .rounded(enrolled),
                 "verified": .bool(verified && totals.steps == steps),
             ]
             return figures.merging(cpu) { first, _ in first }
@@ -79,7 +99,8 @@ struct DrainScenario {
     }
 
     private func drainHere(_ database: BenchDatabase, store: PostgresStore) async throws -> (Double, TickTotals, Figures) {
-        let sequencers = try await makeTickers(store: store, count: tickers, owner: "bench", batchSize: batchSize)
+        let sequencers = try await makeTickers(store: store, count: tickers, owner: "bench", batchSize: batchSize,
+                                               batchesInFlight: batchesInFlight)
         let clock = ContinuousClock()
         let cpu = await CPUSample.now(database.client)
         let start = clock.now
@@ -133,4 +154,45 @@ func enrollBacklog(_ store: PostgresStore, n: Int, batchSize: Int) async throws 
     let seconds = (clock.now - start).timeInterval
     try await store.analyze()
     return seconds
+}
+
+/// A session that opens a `REPEATABLE READ` transaction, takes its snapshot and a transaction id,
+/// and holds them until released: what a long report, a forgotten `BEGIN` in psql or a slow
+/// replica's feedback does to a busy table. Until it ends, no row version made dead after its
+/// snapshot can be removed, by vacuum or by index scans marking entries dead.
+struct SnapshotHolder {
+    private let release: AsyncStream<Void>.Continuation
+    private let task: Task<Void, any Error>
+
+    static func start(_ store: PostgresStore) async throws -> SnapshotHolder {
+        let (released, release) = AsyncStream<Void>.makeStream()
+        let (ready, readyContinuation) = AsyncStream<Result<Void, any Error>>.makeStream()
+        let task = Task {
+            do {
+                try await store.client.withConnection { connection in
+                    try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: benchLogger)
+                    _ = try await connection.query("SELECT txid_current(), (SELECT count(*) FROM \(unescaped: store.quotedSchema).enrollments)",
+                                                   logger: benchLogger).collect()
+                    readyContinuation.yield(.success(()))
+                    for await _ in released { break }
+                    try await connection.query("ROLLBACK", logger: benchLogger)
+                }
+            } catch {
+                readyContinuation.yield(.failure(error))
+                throw error
+            }
+        }
+        for await result in ready {
+            try result.get()
+            break
+        }
+        return SnapshotHolder(release: release, task: task)
+    }
+
+    /// Ends the transaction.
+    func release() async {
+        release.yield()
+        release.finish()
+        _ = await task.result
+    }
 }

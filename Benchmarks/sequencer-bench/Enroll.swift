@@ -14,6 +14,7 @@ struct Enroll: AsyncParsableCommand {
     @Option(help: "How the store writes: copy (COPY into a staging table) or unnest (INSERT … unnest, the path before COPY).")
     var path: EnrollScenario.Path = .copy
     @Option(help: "Enrollments per batch (PostgresStore.Configuration.enrollBatchSize).") var batchSize = 5_000
+    @Flag(help: "Give every request an idempotency key (COPY then goes through the staging table).") var keys = false
 
     func validate() throws {
         guard n > 0, batchSize > 0 else { throw ValidationError("n and batch-size must be positive") }
@@ -21,7 +22,7 @@ struct Enroll: AsyncParsableCommand {
 
     func run() async throws {
         let database = try await BenchDatabase.connect()
-        Output.emit(try await EnrollScenario(n: n, path: path, batchSize: batchSize).run(database))
+        Output.emit(try await EnrollScenario(n: n, path: path, batchSize: batchSize, keys: keys).run(database))
     }
 }
 
@@ -57,8 +58,10 @@ struct EnrollScenario {
     var n: Int
     var path: Path = .copy
     var batchSize = 5_000
+    /// Every request has an idempotency key.
+    var keys = false
 
-    var name: String { path == .copy ? "enroll" : "enroll-unnest" }
+    var name: String { (path == .copy ? "enroll" : "enroll-unnest") + (keys ? "-keys" : "") }
 
     func run(_ database: BenchDatabase) async throws -> Figures {
         try await database.withFreshSchema(name, configure: { configuration in
@@ -69,7 +72,10 @@ struct EnrollScenario {
             try await sequencer.register(BenchSequence.definition)
             // Warm the pool's connection, the staging table and the definition cache outside the timing.
             _ = try await sequencer.enroll(BenchSequence.requests(1, prefix: "warm-up"), in: BenchSequence.definition.name)
-            let requests = BenchSequence.requests(n)
+            var requests = BenchSequence.requests(n)
+            if keys {
+                for index in requests.indices { requests[index].idempotencyKey = "key-\(index)" }
+            }
             progress("\(name): enrolling \(n)")
             let clock = ContinuousClock()
             let cpu = await CPUSample.now(store.client)

@@ -33,17 +33,15 @@ struct SQLFloor: AsyncParsableCommand {
 /// The same drain as ``DrainScenario`` (same sequence, same bulk enroll, same `ANALYZE`, same
 /// driver and client), done by two hand-written statements per batch and no engine.
 ///
-/// What the floor does, per batch of up to `batchSize`, until a claim returns no row:
-/// 1. **Claim**: the engine's claim statement: the oldest due active rows without a live lease from
-///    the partial due index, `FOR UPDATE SKIP LOCKED`, setting `fence + 1`, `lease_owner` and
-///    `lease_expires_at`, but returning only `id`, `fence`, `visit` (the engine returns and decodes
-///    whole rows, context included).
-/// 2. **Advance**: one statement writing the final cursor of every claimed row through `unnest`
-///    (status `completed`, `step_id` and `next_run_at` NULL, `visit + 3`, attempts 0, step entry
-///    and update times, lease cleared), fenced like the engine's commit (`fence` and `status` must
-///    still match), and inserting, for the rows it updated, the same four history events per
-///    enrollment the engine writes (three `advanced`, one `completed`, with the same steps, visits
-///    and messages), bound as arrays from the client as the engine binds them.
+/// What the floor does, per batch of up to `batchSize`, until a claim returns no row
+/// (``FloorStatements``):
+/// 1. **Claim**: the engine's claim statement, returning only `id`, `fence`, `visit` (the engine
+///    returns and decodes whole rows, context included).
+/// 2. **Advance**: one statement writing the final cursor of every claimed row (status
+///    `completed`, `step_id` and `next_run_at` NULL, `visit + 3`, attempts 0, step entry and
+///    update times, lease cleared), fenced like the engine's commit, with the same four history
+///    events per enrollment the engine writes (three `advanced`, one `completed`, with the same
+///    steps, visits and messages).
 ///
 /// What it does not do: evaluate the conditions or run any runner, render templates, decode
 /// contexts or whole rows, read definitions, check goals or step budgets, record metrics, logs or
@@ -98,79 +96,125 @@ struct SQLFloorScenario {
 
     /// Claims and advances batches until a claim returns nothing. Returns (claimed, batches).
     private func drainLoop(_ store: PostgresStore, owner: String) async throws -> (Int, Int) {
-        let enrollments = "\(store.quotedSchema).enrollments"
-        let events = "\(store.quotedSchema).events"
+        let floor = FloorStatements(store: store, batchSize: batchSize, owner: owner)
         var claimedTotal = 0
         var batches = 0
         while true {
             let now = Date()
-            var ids: [UUID] = []
-            var fences: [Int64] = []
-            var visits: [Int64] = []
-            ids.reserveCapacity(batchSize)
-            let claim: PostgresQuery = """
-                WITH due AS MATERIALIZED (
-                    SELECT id FROM \(unescaped: enrollments)
-                    WHERE status = 'active' AND next_run_at <= \(now)
-                      AND (lease_expires_at IS NULL OR lease_expires_at <= now())
-                    ORDER BY next_run_at
-                    LIMIT \(batchSize)
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE \(unescaped: enrollments) AS e
-                SET fence = e.fence + 1, lease_owner = \(owner), lease_expires_at = now() + interval '60 seconds'
-                FROM due
-                WHERE e.id = due.id
-                RETURNING e.id, e.fence, e.visit
-                """
-            for try await (id, fence, visit) in try await store.client.query(claim, logger: benchLogger)
-                .decode((UUID, Int64, Int64).self) {
-                ids.append(id)
-                fences.append(fence)
-                visits.append(visit)
-            }
-            if ids.isEmpty { return (claimedTotal, batches) }
-            claimedTotal += ids.count
+            let claimed = try await floor.claim(now: now)
+            if claimed.ids.isEmpty { return (claimedTotal, batches) }
+            claimedTotal += claimed.ids.count
             batches += 1
-            try await advance(ids: ids, fences: fences, visits: visits, now: now,
-                              enrollments: enrollments, events: events, client: store.client)
+            try await floor.advance(claimed, events: Self.eventTemplate, to: .completed(visitOffset: 3), now: now)
         }
     }
 
-    /// The four events the engine writes per enrollment of the drain sequence:
-    /// (kind, from step, to step, message, visit offset); "" stands for NULL.
-    private static let eventTemplate: [(String, String, String, String, Int64)] = [
-        ("advanced", "check-plan", "jump", "condition true", 0),
-        ("advanced", "jump", "finish", "", 1),
-        ("advanced", "finish", "$end", "condition true", 2),
-        ("completed", "finish", "", "", 3),
+    /// The four events the engine writes per enrollment of the drain sequence.
+    private static let eventTemplate: [FloorStatements.Event] = [
+        .init("advanced", "check-plan", "jump", "condition true", 0),
+        .init("advanced", "jump", "finish", nil, 1),
+        .init("advanced", "finish", "$end", "condition true", 2),
+        .init("completed", "finish", nil, nil, 3),
     ]
+}
 
-    private func advance(ids: [UUID], fences: [Int64], visits: [Int64], now: Date, enrollments: String,
-                         events: String, client: PostgresClient) async throws {
-        let template = Self.eventTemplate
+/// The two statements of a floor's batch, shared by `sql-floor` and `sql-floor-waits`.
+struct FloorStatements {
+    var store: PostgresStore
+    var batchSize: Int
+    var owner: String
+
+    /// One history event of a floor's batch, per claimed enrollment; `visitOffset` is added to
+    /// the visit the claim returned.
+    struct Event {
+        var kind: String
+        var from: String?
+        var to: String?
+        var message: String?
+        var visitOffset: Int64
+
+        init(_ kind: String, _ from: String?, _ to: String?, _ message: String?, _ visitOffset: Int64) {
+            (self.kind, self.from, self.to, self.message, self.visitOffset) = (kind, from, to, message, visitOffset)
+        }
+    }
+
+    /// The cursor a batch leaves: completed, or active at a step due later.
+    enum Cursor {
+        case completed(visitOffset: Int64)
+        case waiting(step: String, until: Date, visitOffset: Int64)
+    }
+
+    struct Claimed {
+        var ids: [UUID] = []
+        var fences: [Int64] = []
+        var visits: [Int64] = []
+    }
+
+    private var enrollments: String { "\(store.quotedSchema).enrollments" }
+    private var events: String { "\(store.quotedSchema).events" }
+
+    /// The engine's claim statement: the oldest due active rows without a live lease from the
+    /// partial due index, `FOR UPDATE SKIP LOCKED`, setting `fence + 1`, `lease_owner` and
+    /// `lease_expires_at`, returning only `id`, `fence`, `visit` (the engine returns whole rows).
+    func claim(now: Date) async throws -> Claimed {
+        var claimed = Claimed()
+        claimed.ids.reserveCapacity(batchSize)
+        let claim: PostgresQuery = """
+            WITH due AS MATERIALIZED (
+                SELECT id FROM \(unescaped: enrollments)
+                WHERE status = 'active' AND next_run_at <= \(now)
+                  AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+                ORDER BY next_run_at
+                LIMIT \(batchSize)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE \(unescaped: enrollments) AS e
+            SET fence = e.fence + 1, lease_owner = \(owner), lease_expires_at = now() + interval '60 seconds'
+            FROM due
+            WHERE e.id = due.id
+            RETURNING e.id, e.fence, e.visit
+            """
+        for try await (id, fence, visit) in try await store.client.query(claim, logger: benchLogger)
+            .decode((UUID, Int64, Int64).self) {
+            claimed.ids.append(id)
+            claimed.fences.append(fence)
+            claimed.visits.append(visit)
+        }
+        return claimed
+    }
+
+    /// One statement writing every claimed row's new cursor through `unnest`, fenced like the
+    /// engine's commit (`fence` and `status` must still match), and inserting, for the rows it
+    /// updated, the given events per enrollment, bound as arrays from the client as the engine
+    /// binds them.
+    func advance(_ claimed: Claimed, events template: [Event], to cursor: Cursor, now: Date) async throws {
         var eventIDs: [UUID] = [], kinds: [String] = [], froms: [String] = [], tos: [String] = []
         var messages: [String] = [], eventVisits: [Int64] = []
-        let count = ids.count * template.count
+        let count = claimed.ids.count * template.count
         eventIDs.reserveCapacity(count); kinds.reserveCapacity(count); froms.reserveCapacity(count)
         tos.reserveCapacity(count); messages.reserveCapacity(count); eventVisits.reserveCapacity(count)
-        for (id, visit) in zip(ids, visits) {
-            for (kind, from, to, message, offset) in template {
-                eventIDs.append(id); kinds.append(kind); froms.append(from); tos.append(to)
-                messages.append(message); eventVisits.append(visit + offset)
+        for (id, visit) in zip(claimed.ids, claimed.visits) {
+            for event in template {
+                eventIDs.append(id); kinds.append(event.kind); froms.append(event.from ?? ""); tos.append(event.to ?? "")
+                messages.append(event.message ?? ""); eventVisits.append(visit + event.visitOffset)
             }
+        }
+        let status: String, step: String?, nextRunAt: Date?, visitOffset: Int64
+        switch cursor {
+        case .completed(let offset): (status, step, nextRunAt, visitOffset) = ("completed", nil, nil, offset)
+        case .waiting(let waitStep, let until, let offset): (status, step, nextRunAt, visitOffset) = ("active", waitStep, until, offset)
         }
         // As in the engine's commit, the status test compares with a column of the materialized
         // input rather than a constant, so the planner looks rows up by primary key.
         let statement: PostgresQuery = """
             WITH outcome AS MATERIALIZED (
                 SELECT o.*, 'active'::text AS required_status
-                FROM unnest(\(ids), \(fences), \(visits)) AS o(id, fence, visit)
+                FROM unnest(\(claimed.ids), \(claimed.fences), \(claimed.visits)) AS o(id, fence, visit)
             ),
             applied AS (
                 UPDATE \(unescaped: enrollments) AS e
-                SET status = 'completed', step_id = NULL, next_run_at = NULL, step_entered_at = \(now),
-                    attempts = 0, visit = o.visit + 3, last_error = NULL, updated_at = \(now),
+                SET status = \(status), step_id = \(step), next_run_at = \(nextRunAt), step_entered_at = \(now),
+                    attempts = 0, visit = o.visit + \(visitOffset), last_error = NULL, updated_at = \(now),
                     lease_owner = NULL, lease_expires_at = NULL
                 FROM outcome AS o
                 WHERE e.id = o.id AND e.fence = o.fence AND e.status = o.required_status
@@ -187,10 +231,10 @@ struct SQLFloorScenario {
             )
             SELECT count(*) FROM applied
             """
-        let rows = try await client.query(statement, logger: benchLogger).collect()
+        let rows = try await store.client.query(statement, logger: benchLogger).collect()
         let applied = try rows[0].decode(Int.self)
-        guard applied == ids.count else {
-            throw BenchError("sql-floor: \(ids.count - applied) of \(ids.count) claimed rows were not applied")
+        guard applied == claimed.ids.count else {
+            throw BenchError("\(owner): \(claimed.ids.count - applied) of \(claimed.ids.count) claimed rows were not applied")
         }
     }
 }

@@ -129,8 +129,9 @@ enum BenchSequence {
 }
 
 /// Builds a sequencer configuration for a benchmark ticker.
-func tickerConfiguration(owner: String, batchSize: Int) -> Sequencer.Configuration {
+func tickerConfiguration(owner: String, batchSize: Int, batchesInFlight: Int = 1) -> Sequencer.Configuration {
     var configuration = Sequencer.Configuration()
+    configuration.batchesInFlight = batchesInFlight
     configuration.owner = owner
     configuration.batchSize = batchSize
     return configuration
@@ -162,11 +163,11 @@ struct TickTotals: Sendable {
     }
 }
 
-/// Ticks (with the wall clock as `now`) until a tick claims nothing.
-func tickUntilEmpty(_ sequencer: Sequencer) async throws -> TickTotals {
+/// Ticks (with the wall clock as `now`, or a simulated `now`) until a tick claims nothing.
+func tickUntilEmpty(_ sequencer: Sequencer, now simulated: Date? = nil) async throws -> TickTotals {
     var totals = TickTotals()
     while true {
-        let report = try await sequencer.tick(now: Date())
+        let report = try await sequencer.tick(now: simulated ?? Date())
         totals.add(report)
         if report.claimed == 0 { return totals }
     }

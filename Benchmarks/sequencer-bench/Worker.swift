@@ -52,10 +52,11 @@ struct Worker: AsyncParsableCommand {
 /// `count` sequencers (owners `OWNER-t0`, `OWNER-t1`, …) on one store, each with the drain
 /// definition in its cache and the client holding a connection per ticker, so the first timed tick
 /// pays for neither. With `register`, the first one registers the definition first.
-func makeTickers(store: PostgresStore, count: Int, owner: String, batchSize: Int,
+func makeTickers(store: PostgresStore, count: Int, owner: String, batchSize: Int, batchesInFlight: Int = 1,
                  register: Bool = false) async throws -> [Sequencer] {
     let sequencers = (0..<max(1, count)).map { index in
-        Sequencer(store: store, configuration: tickerConfiguration(owner: "\(owner)-t\(index)", batchSize: batchSize),
+        Sequencer(store: store, configuration: tickerConfiguration(owner: "\(owner)-t\(index)", batchSize: batchSize,
+                                                                   batchesInFlight: batchesInFlight),
                   logger: benchLogger)
     }
     let definition = BenchSequence.definition

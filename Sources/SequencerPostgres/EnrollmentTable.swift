@@ -38,8 +38,8 @@ struct EnrollmentColumn: Sendable {
     let writes: Writes
     /// The column's values for a batch of enrollments, as one array bind for `unnest`.
     let bind: @Sendable ([Enrollment]) -> SQLArray
-    /// The column's value as enroll's `COPY` stages it (``StagedField``).
-    let staged: StagedField
+    /// The column's value as enroll's `COPY` writes it (``CopyField``).
+    let copy: CopyField
     /// Reads the column's cell into a row being decoded.
     let decode: @Sendable (PostgresCell, inout EnrollmentRow) throws -> Void
 
@@ -47,9 +47,6 @@ struct EnrollmentColumn: Sendable {
     func value(from alias: String) -> String {
         cast.map { "\(alias).\(name)::\($0)" } ?? "\(alias).\(name)"
     }
-
-    /// The value to write from the staging table aliased `alias` (``StagedField``).
-    func stagedValue(from alias: String) -> String { value(from: alias) }
 }
 
 /// The `enrollments` table's columns and the statement fragments built from them.
@@ -57,30 +54,30 @@ enum EnrollmentTable {
     /// Every column a read returns, in select order; `fence` last.
     static let columns: [EnrollmentColumn] = [
         EnrollmentColumn(name: "id", cast: nil, writes: .insert, bind: { SQLArray.uuids($0.map(\.id)) },
-                         staged: .uuid(\.id),
+                         copy: .uuid(\.id),
                          decode: { cell, row in row.enrollment.id = try cell.decode(UUID.self) }),
         EnrollmentColumn(name: "sequence_name", cast: nil, writes: .insert, bind: { SQLArray.texts($0.map(\.sequenceName)) },
-                         staged: .text(\.sequenceName),
+                         copy: .text(\.sequenceName),
                          decode: { cell, row in row.enrollment.sequenceName = try cell.decode(String.self) }),
         EnrollmentColumn(name: "sequence_version", cast: nil, writes: .all,
                          bind: { SQLArray.int64s($0.map { Int64($0.sequenceVersion) }) },
-                         staged: .integer { Int64($0.sequenceVersion) },
+                         copy: .integer { Int64($0.sequenceVersion) },
                          decode: { cell, row in row.enrollment.sequenceVersion = try cell.decode(Int.self) }),
         EnrollmentColumn(name: "subject", cast: nil, writes: .insert, bind: { SQLArray.texts($0.map(\.subject)) },
-                         staged: .text(\.subject),
+                         copy: .text(\.subject),
                          decode: { cell, row in row.enrollment.subject = try cell.decode(String.self) }),
         EnrollmentColumn(name: "idempotency_key", cast: nil, writes: .insert, bind: { SQLArray.texts($0.map(\.idempotencyKey)) },
-                         staged: .text(\.idempotencyKey),
+                         copy: .text(\.idempotencyKey),
                          decode: { cell, row in row.enrollment.idempotencyKey = try cell.decode(String?.self) }),
         EnrollmentColumn(name: "context", cast: "jsonb", writes: [.insert, .change],
                          bind: { SQLArray.texts($0.map { JSONText.write($0.context) }) },
-                         staged: .text { JSONText.write($0.context) },
+                         copy: .text { JSONText.write($0.context) },
                          decode: { cell, row in row.enrollment.context = try JSONText.parse(cell.decode(String.self)) }),
         EnrollmentColumn(name: "step_id", cast: nil, writes: .all, bind: { SQLArray.texts($0.map(\.stepID)) },
-                         staged: .text(\.stepID),
+                         copy: .text(\.stepID),
                          decode: { cell, row in row.enrollment.stepID = try cell.decode(String?.self) }),
         EnrollmentColumn(name: "status", cast: nil, writes: .all, bind: { SQLArray.texts($0.map(\.status.rawValue)) },
-                         staged: .text(\.status.rawValue),
+                         copy: .text(\.status.rawValue),
                          decode: { cell, row in
                              let raw = try cell.decode(String.self)
                              guard let status = EnrollmentStatus(rawValue: raw) else {
@@ -91,37 +88,37 @@ enum EnrollmentTable {
                              row.enrollment.status = status
                          }),
         EnrollmentColumn(name: "next_run_at", cast: nil, writes: .all, bind: { SQLArray.timestamps($0.map(\.nextRunAt)) },
-                         staged: .timestamp(\.nextRunAt),
+                         copy: .timestamp(\.nextRunAt),
                          decode: { cell, row in row.enrollment.nextRunAt = try cell.decode(SQLTimestamp?.self)?.date }),
         EnrollmentColumn(name: "step_entered_at", cast: nil, writes: .all,
                          bind: { SQLArray.timestamps($0.map(\.stepEnteredAt)) },
-                         staged: .timestamp(\.stepEnteredAt),
+                         copy: .timestamp(\.stepEnteredAt),
                          decode: { cell, row in row.enrollment.stepEnteredAt = try cell.decode(SQLTimestamp.self).date }),
         EnrollmentColumn(name: "attempts", cast: nil, writes: .all, bind: { SQLArray.int64s($0.map { Int64($0.attempts) }) },
-                         staged: .integer { Int64($0.attempts) },
+                         copy: .integer { Int64($0.attempts) },
                          decode: { cell, row in row.enrollment.attempts = try cell.decode(Int.self) }),
         EnrollmentColumn(name: "visit", cast: nil, writes: .all, bind: { SQLArray.int64s($0.map { Int64($0.visit) }) },
-                         staged: .integer { Int64($0.visit) },
+                         copy: .integer { Int64($0.visit) },
                          decode: { cell, row in row.enrollment.visit = try cell.decode(Int.self) }),
         EnrollmentColumn(name: "last_error", cast: nil, writes: .all, bind: { SQLArray.texts($0.map(\.lastError)) },
-                         staged: .text(\.lastError),
+                         copy: .text(\.lastError),
                          decode: { cell, row in row.enrollment.lastError = try cell.decode(String?.self) }),
         EnrollmentColumn(name: "created_at", cast: nil, writes: .insert, bind: { SQLArray.timestamps($0.map(\.createdAt)) },
-                         staged: .timestamp(\.createdAt),
+                         copy: .timestamp(\.createdAt),
                          decode: { cell, row in row.enrollment.createdAt = try cell.decode(SQLTimestamp.self).date }),
         EnrollmentColumn(name: "updated_at", cast: nil, writes: .all, bind: { SQLArray.timestamps($0.map(\.updatedAt)) },
-                         staged: .timestamp(\.updatedAt),
+                         copy: .timestamp(\.updatedAt),
                          decode: { cell, row in row.enrollment.updatedAt = try cell.decode(SQLTimestamp.self).date }),
         EnrollmentColumn(name: "unique_subject", cast: nil, writes: .insert,
                          bind: { SQLArray.texts($0.map(\.uniqueSubject?.rawValue)) },
-                         staged: .text(\.uniqueSubject?.rawValue),
+                         copy: .text(\.uniqueSubject?.rawValue),
                          decode: { cell, row in
                              row.enrollment.uniqueSubject = try cell.decode(String?.self)
                                  .flatMap(SequenceDefinition.UniqueSubject.init(rawValue:))
                          }),
         EnrollmentColumn(name: "callback", cast: "jsonb", writes: .all,
                          bind: { SQLArray.texts($0.map { $0.callback.map { JSONText.write($0.jsonValue) } }) },
-                         staged: .text { $0.callback.map { JSONText.write($0.jsonValue) } },
+                         copy: .text { $0.callback.map { JSONText.write($0.jsonValue) } },
                          decode: { cell, row in
                              row.enrollment.callback = try cell.decode(String?.self).flatMap { CallbackState(json: try JSONText.parse($0)) }
                          }),

@@ -14,13 +14,11 @@ extension PostgresStore {
         /// is atomic. Default 5,000.
         public var enrollBatchSize: Int = 5_000
 
-        /// Enroll calls of at least this many enrollments stream them to the server with
-        /// `COPY … FROM STDIN` into a temporary staging table, then move each batch into
-        /// `enrollments` (with its history events) in one statement; smaller calls bind each batch
-        /// as arrays to one `INSERT … SELECT FROM unnest(…)`. Both keep idempotency per key and
-        /// the atomicity of each batch. Default 1,000; `Int.max` never uses `COPY` (needed behind
-        /// a pooler that does not keep sessions, such as PgBouncer in transaction mode, where a
-        /// temporary table does not outlive a transaction).
+        /// Enroll calls of at least this many enrollments write each batch that nothing can
+        /// conflict with (no idempotency key, no sequence with one enrollment per subject) with
+        /// `COPY … FROM STDIN`, in a transaction of its own; other batches, smaller calls and
+        /// enrolls inside a host's transaction bind each batch as arrays to one
+        /// `INSERT … SELECT FROM unnest(…)`. Default 1,000; `Int.max` never uses `COPY`.
         public var enrollCopyThreshold: Int = 1_000
 
         /// The defaults.

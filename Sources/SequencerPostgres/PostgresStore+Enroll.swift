@@ -13,15 +13,12 @@ extension PostgresStore {
     ///
     /// How a batch is written depends on the call's size (``Configuration/enrollCopyThreshold``)
     /// and on what could conflict:
-    /// - a small call: one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`;
-    /// - a large call whose batch has no idempotency key and no sequence with one enrollment per
+    /// - in a large call, a batch with no idempotency key and no sequence with one enrollment per
     ///   subject (nothing can conflict): its own transaction of two `COPY … FROM STDIN`, straight
     ///   into `enrollments` and `events`, and one statement for the funnel and the wake-up;
-    /// - any other large batch: `COPY` into the session's staging table
-    ///   (``enrollStagingTable``), then one `INSERT … SELECT … ON CONFLICT DO NOTHING` moving it.
-    ///
-    /// Requests that were not created (a known key, a held subject) are then looked up by one
-    /// `SELECT` each kind.
+    /// - any other batch: one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`; requests
+    ///   that were not created (a known key, a held subject) are then looked up by one `SELECT`
+    ///   each kind.
     public func enroll(_ enrollments: [Enrollment]) async throws -> [EnrollResult] {
         guard !enrollments.isEmpty else { return [] }
         for e in enrollments { try e.checkDates() }
@@ -43,14 +40,13 @@ extension PostgresStore {
     }
 
     /// `ownsTransactions`: the connection is the store's own, outside any transaction, so a batch
-    /// may be written as a transaction of its own (the direct `COPY`); on a host's connection
-    /// every batch is one statement, atomic inside or outside the host's transaction.
+    /// may be written as a transaction of its own (`COPY`); on a host's connection every batch
+    /// is one statement, atomic inside or outside the host's transaction.
     private func enrollBatches(_ enrollments: [Enrollment], on connection: PostgresConnection,
                                ownsTransactions: Bool) async throws -> [EnrollResult]
     {
         let size = max(1, configuration.enrollBatchSize)
-        let copying = enrollments.count >= configuration.enrollCopyThreshold
-        var stagingReady = false
+        let copying = ownsTransactions && enrollments.count >= configuration.enrollCopyThreshold
         var results: [EnrollResult] = []
         results.reserveCapacity(enrollments.count)
         var start = enrollments.startIndex
@@ -58,17 +54,11 @@ extension PostgresStore {
             let end = min(start + size, enrollments.endIndex)
             let batch = Array(enrollments[start..<end])
             start = end
-            if !copying {
-                results += try await resolve(batch, created: try await insertUnnested(batch, on: connection), on: connection)
-            } else if ownsTransactions && !batch.contains(where: { $0.idempotencyKey != nil || $0.uniqueSubject != nil }) {
+            if copying && !batch.contains(where: { $0.idempotencyKey != nil || $0.uniqueSubject != nil }) {
                 try await copyDirectly(batch, on: connection)
                 results += batch.map { EnrollResult(enrollment: $0, created: true) }
             } else {
-                if !stagingReady {
-                    try await connection.query(Self.createStagingTable, logger: logger)
-                    stagingReady = true
-                }
-                results += try await resolve(batch, created: try await insertStaged(batch, on: connection), on: connection)
+                results += try await resolve(batch, created: try await insertUnnested(batch, on: connection), on: connection)
             }
         }
         return results
@@ -93,7 +83,7 @@ extension PostgresStore {
             try await connection.copyRows(of: batch, into: "enrollments", columns: inserted.map(\.name)) { e, buffer in
                 for (index, column) in inserted.enumerated() {
                     if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
-                    column.staged.write(e, &buffer)
+                    column.copy.write(e, &buffer)
                 }
             }
             try await connection.copyRows(
@@ -155,88 +145,6 @@ extension PostgresStore {
             SELECT id FROM created, (SELECT count(*) FROM woken) AS notified
             """
         return try await createdIDs(insert, count: batch.count, on: connection)
-    }
-
-    /// The temporary table enroll's `COPY` path stages rows in (``Configuration/enrollCopyThreshold``).
-    ///
-    /// Each connection (session) has its own, created on first use and gone with the connection.
-    /// Its `batch` column tells the rows of one batch apart, so rows a failed batch left behind
-    /// are never moved by a later one.
-    public static let enrollStagingTable = "sequencer_enroll_staging"
-
-    private static var createStagingTable: PostgresQuery {
-        let columns = EnrollmentTable.written(by: .insert).map { "\($0.name) \($0.staged.kind.sqlType)" }
-        return """
-            CREATE TEMPORARY TABLE IF NOT EXISTS \(unescaped: enrollStagingTable) \
-            (batch int8 NOT NULL, ord int8 NOT NULL, \(unescaped: columns.joined(separator: ", ")))
-            """
-    }
-
-    /// Streams a batch into the staging table with `COPY … FROM STDIN`, then moves it into
-    /// `enrollments` with its `enrolled` events, funnel counts and wake-up in one statement (the
-    /// batch's atomic write, as in ``insertUnnested(_:on:)``); returns the ids created.
-    private func insertStaged(_ batch: [Enrollment], on connection: PostgresConnection) async throws -> Set<UUID> {
-        let inserted = EnrollmentTable.written(by: .insert)
-        let token = Int64.random(in: 1...Int64.max)
-        do {
-            try await connection.copyFrom(
-                table: Self.enrollStagingTable, columns: ["batch", "ord"] + inserted.map(\.name), logger: logger
-            ) { writer in
-                var buffer = ByteBuffer()
-                buffer.reserveCapacity(1 << 18)
-                for (ord, e) in batch.enumerated() {
-                    buffer.writeCopyInteger(token)
-                    buffer.writeInteger(UInt8(ascii: "\t"))
-                    buffer.writeCopyInteger(Int64(ord))
-                    for column in inserted {
-                        buffer.writeInteger(UInt8(ascii: "\t"))
-                        column.staged.write(e, &buffer)
-                    }
-                    buffer.writeInteger(UInt8(ascii: "\n"))
-                    if buffer.readableBytes >= 1 << 18 {
-                        try await writer.write(buffer)
-                        buffer.clear()
-                    }
-                }
-                if buffer.readableBytes > 0 { try await writer.write(buffer) }
-            }
-            let insert: PostgresQuery = """
-                WITH staged AS (
-                    DELETE FROM \(unescaped: Self.enrollStagingTable) WHERE batch = \(token) RETURNING *
-                ),
-                created AS (
-                    INSERT INTO \(unescaped: tables.enrollments) (\(unescaped: EnrollmentTable.names(inserted)))
-                    SELECT \(unescaped: inserted.map { $0.stagedValue(from: "u") }.joined(separator: ", "))
-                    FROM staged AS u
-                    ORDER BY u.ord
-                    ON CONFLICT \(unescaped: conflictTarget(batch)) DO NOTHING
-                    RETURNING id, status, sequence_name, sequence_version, step_id, visit, created_at
-                ),
-                history AS (
-                    INSERT INTO \(unescaped: tables.events) (\(unescaped: EventTable.columnNames))
-                    SELECT id, 'enrolled', NULL, step_id, NULL, visit, created_at FROM created
-                ),
-                entries AS (
-                    INSERT INTO \(unescaped: tables.funnelDeltas) (sequence_name, sequence_version, step_id, metric, delta)
-                    SELECT c.sequence_name, c.sequence_version, m.step_id, m.metric, count(*)
-                    FROM created AS c,
-                         LATERAL (VALUES (CASE WHEN c.step_id IS NULL OR c.step_id = \(Step.end) THEN '' ELSE c.step_id END,
-                                          'reached'),
-                                         ('', 'enrolled')) AS m(step_id, metric)
-                    GROUP BY 1, 2, 3, 4
-                ),
-                woken AS (
-                    SELECT pg_notify(\(tables.channel), '') FROM (SELECT 1 FROM created WHERE status = 'active' LIMIT 1) AS due
-                )
-                SELECT id FROM created, (SELECT count(*) FROM woken) AS notified
-                """
-            return try await createdIDs(insert, count: batch.count, on: connection)
-        } catch {
-            // Outside a transaction the staged rows of a failed move stay in the session's table;
-            // clear them (inside the host's transaction the failure aborted it, and its rollback does).
-            _ = try? await connection.query("DELETE FROM \(unescaped: Self.enrollStagingTable) WHERE batch = \(token)", logger: logger)
-            throw error
-        }
     }
 
     private func createdIDs(_ insert: PostgresQuery, count: Int, on connection: PostgresConnection) async throws

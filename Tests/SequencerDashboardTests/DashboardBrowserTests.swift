@@ -81,6 +81,11 @@ struct DashboardBrowserTests {
                     return try JSONDecoder().decode(Created.self, from: Data(response.body.readableBytesView))
                 })
             }
+            // Everyone reaches the one-day wait first (otherwise Ada's goal may come before her
+            // first tick and she never reaches it, and the funnel's figures differ).
+            for user in created {
+                try await eventually(client, user.enrollment) { $0.step == "wait-1d" }
+            }
             // Ada upgrades: the goal takes her to the thank-you and the end.
             _ = try await client.execute(uri: "/users/\(created[0].id)/events", method: .post,
                                          body: ByteBuffer(string: #"{"plan": "pro"}"#)) { _ in }

@@ -35,13 +35,13 @@ func withStore<T>(
 }
 
 /// The two ways `PostgresStore.enroll` writes a batch: arrays bound to `INSERT … unnest`, or
-/// `COPY` into the session's staging table and one statement moving it.
+/// (a batch without keys, on the store's own connection) `COPY` in a transaction of its own.
 enum EnrollPath: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case unnest, copy
 
     var testDescription: String { rawValue }
 
-    /// Sends every enroll call down this path, whatever its size.
+    /// Sends every enroll call that can take this path down it, whatever its size.
     func configure(_ configuration: inout PostgresStore.Configuration) {
         configuration.enrollCopyThreshold = self == .copy ? 1 : .max
     }

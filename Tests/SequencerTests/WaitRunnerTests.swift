@@ -177,6 +177,23 @@ extension WaitRunnerTests {
             #expect(at("2026-11-01T09:00:00-05:00").timeIntervalSince(entered) == 25 * 3_600)
         }
 
+        /// Days and weeks in UTC skip the calendar; they must land where the calendar lands
+        /// (Africa/Abidjan, UTC since 1912 but not spelled as UTC, takes the calendar).
+        @Test func utcDaysAndWeeksMatchTheCalendar() {
+            let calendarUTC = TimeZone(identifier: "Africa/Abidjan")!
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<2_000 {
+                let entered = Date(timeIntervalSince1970: Double.random(in: -1_500_000_000...4_000_000_000, using: &generator))
+                let config = WaitForDurationRunner.Config(amount: Double(Int.random(in: 1...400, using: &generator)),
+                                                          unit: Bool.random(using: &generator) ? .days : .weeks)
+                for zone in ["UTC", "GMT", "Etc/UTC"] {
+                    #expect(WaitForDurationRunner.wakeTime(config, enteredAt: entered, timeZone: TimeZone(identifier: zone)!)
+                            == WaitForDurationRunner.wakeTime(config, enteredAt: entered, timeZone: calendarUTC),
+                            "\(config) from \(entered) in \(zone)")
+                }
+            }
+        }
+
         @Test func zeroAmountGoesOnAtOnce() async throws {
             let now = at("2026-05-01T12:00:00Z")
             #expect(try await action(runner, config: ["amount": 0, "unit": "days"], now: now) == .next)

@@ -25,20 +25,7 @@ extension Sequencer {
         var report = TickReport()
         report.schedules = await fireSchedulesIfDue(now: now)
         try await observability.withSpan("sequencer.tick") { span in
-            for _ in 0..<configuration.maxBatchesPerTick {
-                guard !Task.isCancelled, shouldContinue() else { break }
-                let request = ClaimRequest(now: now, limit: configuration.batchSize, owner: configuration.owner,
-                                           leaseDuration: configuration.leaseDuration)
-                let claimed = try await claim(request)
-                if claimed.isEmpty {
-                    report.moreDue = false
-                    break
-                }
-                let batch = try await BatchRun(sequencer: self, now: now, claimed: claimed, tickStarted: start).run()
-                report.add(batch)
-                report.moreDue = claimed.count == configuration.batchSize
-                if !report.moreDue { break }
-            }
+            try await runBatches(now: now, tickStarted: start, shouldContinue: shouldContinue, into: &report)
             span.attributes["sequencer.claimed"] = report.claimed
             span.attributes["sequencer.steps"] = report.steps
             span.attributes["sequencer.batches"] = report.batches
@@ -57,6 +44,61 @@ extension Sequencer {
             ])
         }
         return report
+    }
+
+    /// Claims and runs batches until a claim is short or empty, up to ``Configuration/maxBatchesPerTick``,
+    /// with up to ``Configuration/batchesInFlight`` of them running at once: the next claim
+    /// goes out while earlier batches run and commit. A failed batch does not cancel the
+    /// others in flight (their work would be lost until their leases expire): they finish, no
+    /// new batch is claimed, and the first error is thrown.
+    private func runBatches(now: Date, tickStarted: ContinuousClock.Instant, shouldContinue: () -> Bool,
+                            into report: inout TickReport) async throws {
+        let request = ClaimRequest(now: now, limit: configuration.batchSize, owner: configuration.owner,
+                                   leaseDuration: configuration.leaseDuration)
+        // `TickReport.add` takes the added report's `moreDue`: set the tick's own after the batches.
+        var moreDue = false
+        let failure: (any Error)? = await withTaskGroup(of: Result<TickReport, any Error>.self) { group in
+            var inFlight = 0
+            var failure: (any Error)?
+            func collect(_ result: Result<TickReport, any Error>?) {
+                inFlight -= 1
+                switch result {
+                case .success(let batch)?: report.add(batch)
+                case .failure(let error)?: failure = failure ?? error
+                case nil: break
+                }
+            }
+            for _ in 0..<configuration.maxBatchesPerTick {
+                guard failure == nil, !Task.isCancelled, shouldContinue() else { break }
+                let claimed: [ClaimedEnrollment]
+                do {
+                    claimed = try await claim(request)
+                } catch {
+                    failure = error
+                    break
+                }
+                if claimed.isEmpty {
+                    moreDue = false
+                    break
+                }
+                inFlight += 1
+                group.addTask {
+                    do {
+                        return .success(try await BatchRun(sequencer: self, now: now, claimed: claimed,
+                                                           tickStarted: tickStarted).run())
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                moreDue = claimed.count == configuration.batchSize
+                if !moreDue { break }
+                while inFlight >= configuration.batchesInFlight { collect(await group.next()) }
+            }
+            while inFlight > 0 { collect(await group.next()) }
+            return failure
+        }
+        report.moreDue = moreDue
+        if let failure { throw failure }
     }
 
     /// Folds the store's funnel counters when ``Configuration/statisticsFoldInterval`` has passed

@@ -10,22 +10,44 @@ import Synchronization
 public enum TemplateRenderer {
     /// Renders `template` against `context` as plain text.
     public static func render(_ template: String, context: JSONValue, html: Bool = false) throws -> String {
-        guard template.contains("{{") else { return template }
+        guard isTemplate(template) else { return template }
         let parsed = try cache.template(for: template, html: html)
         return parsed.render(context.mustacheObject)
     }
 
     /// Renders every string in `config` (recursively) against `context`.
     public static func render(config: JSONValue, context: JSONValue) throws -> JSONValue {
+        // Most configs have no template: skip converting the context for them.
+        guard hasTemplate(config) else { return config }
         let object = context.mustacheObject
         return try render(config, object: object, html: false)
+    }
+
+    /// Whether any string in `value` holds `{{`.
+    static func hasTemplate(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let s): isTemplate(s)
+        case .array(let elements): elements.contains(where: hasTemplate)
+        case .object(let members): members.values.contains(where: hasTemplate)
+        default: false
+        }
+    }
+
+    /// `s` contains `{{` (a byte scan: `String.contains` of a string goes through Foundation's search).
+    static func isTemplate(_ s: String) -> Bool {
+        var previous: UInt8 = 0
+        for byte in s.utf8 {
+            if byte == UInt8(ascii: "{") && previous == byte { return true }
+            previous = byte
+        }
+        return false
     }
 
     /// Checks that every string in `config` parses as a template; the error names the field.
     static func validate(config: JSONValue, sequence: String, version: Int, step: String) throws {
         func walk(_ value: JSONValue, path: String, html: Bool) throws {
             switch value {
-            case .string(let s) where s.contains("{{"):
+            case .string(let s) where isTemplate(s):
                 do { _ = try cache.template(for: s, html: html) } catch {
                     throw SequencerError(.invalidConfig, "not a valid Mustache template", sequence: sequence,
                                          version: version, step: step, field: path, underlying: error)
@@ -43,7 +65,7 @@ public enum TemplateRenderer {
     private static func render(_ value: JSONValue, object: Any, html: Bool) throws -> JSONValue {
         switch value {
         case .string(let s):
-            guard s.contains("{{") else { return value }
+            guard isTemplate(s) else { return value }
             return .string(try cache.template(for: s, html: html).render(object))
         case .array(let elements):
             return .array(try elements.map { try render($0, object: object, html: html) })

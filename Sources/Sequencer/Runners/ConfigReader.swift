@@ -35,7 +35,7 @@ enum ConfigReader {
 
         /// Whether `value` is a template left to be rendered at run time, and so is not checked now.
         func isDeferred(_ value: JSONValue) -> Bool {
-            registering && (value.stringValue?.contains("{{") ?? false)
+            registering && (value.stringValue.map(TemplateRenderer.isTemplate) ?? false)
         }
     }
 

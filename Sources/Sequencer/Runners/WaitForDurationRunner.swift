@@ -172,6 +172,9 @@ public struct WaitForDurationRunner: TaskRunner {
     }
 
     /// When a wait of `config` that started at `enteredAt` ends, adding calendar units in `timeZone`.
+    /// Zones that are UTC under another name.
+    private static let utcIdentifiers: Set<String> = ["GMT", "UTC", "Etc/UTC", "Etc/GMT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"]
+
     static func wakeTime(_ config: Config, enteredAt: Date, timeZone: TimeZone) -> Date {
         let calendarStep: (Calendar.Component, Int)
         switch config.unit {
@@ -186,6 +189,11 @@ public struct WaitForDurationRunner: TaskRunner {
         // `parse` bounds the amount, so the product fits an Int.
         let count = Int(config.amount) * calendarStep.1
         if count == 0 { return enteredAt }
+        // In UTC every day has 86,400 seconds: no calendar needed (the common zone, and the
+        // calendar is most of a wait's cost).
+        if calendarStep.0 == .day, Self.utcIdentifiers.contains(timeZone.identifier) {
+            return enteredAt.addingTimeInterval(Double(count) * 86_400)
+        }
         let wall = CalendarMath.wallClock(of: enteredAt, in: timeZone)
         guard let target = CalendarMath.adding(calendarStep.0, count, toWallClock: wall) else {
             return enteredAt.addingTimeInterval(config.amount * config.unit.approximateSeconds)
