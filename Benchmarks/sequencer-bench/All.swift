@@ -144,6 +144,9 @@ struct All: AsyncParsableCommand {
             "held_snapshot_vs_drain": ratioOf("drain-held-snapshot", "drain", "steps_per_second").map { .rounded($0) } ?? nil,
             "targets": [
                 "drain_vs_sql_floor": target(ratio, ">= 0.7") { $0 >= 0.7 },
+                "drain_client_cpu_vs_sql_floor": target(ratioOf("drain", "sql-floor", "client_cpu_seconds"), "<= 1.5") {
+                    $0 <= 1.5
+                },
                 "drain_2_in_flight_vs_drain": target(ratioOf("drain-2-in-flight", "drain", "steps_per_second"), ">= 1.4") {
                     $0 >= 1.4
                 },

@@ -5,6 +5,7 @@ import Sequencer
 import SequencerTesting
 import SequencerPostgres
 import SequencerPostgresTesting
+import Synchronization
 import Testing
 
 @Suite("PostgresStore concurrency")
@@ -50,6 +51,28 @@ struct ConcurrencyTests {
             // Every ticker got work, and together they ran each of the 3 steps exactly once per enrollment.
             #expect(reports.allSatisfy { $0.steps > 0 }, "\(reports.map(\.steps))")
             #expect(reports.map(\.steps).reduce(0, +) == 3 * count)
+        }
+    }
+
+    /// One ticker with batches in flight claims the next batch while earlier ones run and
+    /// commit (seen by the store: a claim or commit starts while a commit is under way), and
+    /// still applies every step once: their leases are disjoint.
+    @Test func batchesInFlightOverlapAndApplyEveryStepOnce() async throws {
+        try await withStore { store in
+            let count = 2_000
+            let watched = OverlapWatchingStore(store)
+            var configuration = Sequencer.Configuration()
+            configuration.batchSize = 50
+            configuration.batchesInFlight = 3
+            configuration.maxBatchesPerTick = 1_000
+            let sequencer = Sequencer(store: watched, configuration: configuration, logger: testLogger)
+            try await sequencer.register(threeSteps)
+            _ = try await store.enroll((0..<count).map { newEnrollment("user-\($0)", due: t0) })
+            let report = try await drain(sequencer, store: store, startingAt: t0)
+            let invariants = try await RunInvariants.read(store)
+            #expect(invariants == .clean(count), "\(invariants)")
+            #expect(report.steps == 3 * count && report.claimed == count)
+            #expect(watched.overlaps.withLock { $0 } > 0, "no claim or commit ever started while a commit was running")
         }
     }
 
@@ -174,4 +197,29 @@ func drain(_ sequencer: Sequencer, store: PostgresStore, startingAt start: Date,
 struct TestTimeout: Error, CustomStringConvertible {
     let what: String
     var description: String { "timed out \(what)" }
+}
+
+/// Counts store calls (claims, commits) that begin while a commit is still running.
+final class OverlapWatchingStore: ForwardingStore, @unchecked Sendable {
+    let inner: any SequenceStore
+    let commitsRunning = Mutex(0)
+    let overlaps = Mutex(0)
+
+    init(_ inner: any SequenceStore) { self.inner = inner }
+
+    private func begin() {
+        if commitsRunning.withLock({ $0 }) > 0 { overlaps.withLock { $0 += 1 } }
+    }
+
+    func claim(_ request: ClaimRequest) async throws -> [ClaimedEnrollment] {
+        begin()
+        return try await inner.claim(request)
+    }
+
+    func commit(_ request: CommitRequest) async throws -> CommitResult {
+        begin()
+        commitsRunning.withLock { $0 += 1 }
+        defer { commitsRunning.withLock { $0 -= 1 } }
+        return try await inner.commit(request)
+    }
 }
