@@ -95,20 +95,13 @@ extension ByteBuffer {
     /// ``SQLTimestamp`` rounds a bind, and written without a date formatter.
     mutating func writeCopyTimestamp(_ date: Date?) {
         guard let date else { return writeCopyNull() }
-        // Days from 2000-01-01, then the civil date (Howard Hinnant's days_from_civil inverse).
+        // Whole days from 2000-01-01 (rounded down) and the time of day, then the civil date.
         let micros = SQLTimestamp(date).microseconds
         let perDay: Int64 = 86_400_000_000
         let dayNumber = micros >= 0 ? micros / perDay : (micros - perDay + 1) / perDay
         var ofDay = micros - dayNumber * perDay
-        let z = dayNumber + 10_957 + 719_468  // days since 0000-03-01
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let civil = ISO8601Timestamp.civilFromDays(Int(dayNumber) + 10_957)  // days since 1970-01-01
+        let (year, month, day) = (Int64(civil.year), Int64(civil.month), Int64(civil.day))
         guard (1...9_999).contains(year) else {
             // Stores refuse dates outside Limits.dates (years 1 to 9999) before they write; should
             // one reach here, the server refuses this field rather than store another date.
