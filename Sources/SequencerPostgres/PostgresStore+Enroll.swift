@@ -58,7 +58,7 @@ extension PostgresStore {
                 try await copyDirectly(batch, on: connection)
                 results += batch.map { EnrollResult(enrollment: $0, created: true) }
             } else {
-                results += try await resolve(batch, created: try await insertUnnested(batch, on: connection), on: connection)
+                results += try await enrollBatch(batch, on: connection)
             }
         }
         return results
@@ -70,10 +70,7 @@ extension PostgresStore {
     /// enrollment is due.
     private func copyDirectly(_ batch: [Enrollment], on connection: PostgresConnection) async throws {
         let inserted = EnrollmentTable.written(by: .insert)
-        let enrolled = batch.map { e in
-            HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit, at: e.createdAt)
-        }
-        let entries = FunnelEntries(enrolled, of: batch)
+        let entries = FunnelEntries(enrolledEvents(batch), of: batch)
         var counts = [Int64](repeating: 0, count: entries.keys.count)
         for index in entries.keyIndexes { counts[Int(index) - 1] += 1 }
         let due = batch.contains { $0.status == .active }
@@ -115,27 +112,28 @@ extension PostgresStore {
         let key: String
     }
 
-    /// A subject refused by its sequence fails the statement (nothing of the batch is stored);
-    /// otherwise a held subject, like a known key, is not inserted and its holder is returned.
-    private func conflictTarget(_ batch: [Enrollment]) -> String {
-        batch.contains { $0.uniqueSubject == .reject }
-            ? "(sequence_name, idempotency_key) WHERE idempotency_key IS NOT NULL" : ""
-    }
-
-    /// One `INSERT … SELECT FROM unnest(…)` of a batch with its `enrolled` events; returns the ids created.
-    private func insertUnnested(_ batch: [Enrollment], on connection: PostgresConnection) async throws -> Set<UUID> {
-        let inserted = EnrollmentTable.written(by: .insert)
-        let names = EnrollmentTable.names(inserted)
-        let enrolled = batch.map { e in
+    /// The `enrolled` history event of each enrollment of a batch.
+    private func enrolledEvents(_ batch: [Enrollment]) -> [HistoryEvent] {
+        batch.map { e in
             HistoryEvent(enrollmentID: e.id, kind: .enrolled, fromStep: nil, toStep: e.stepID, visit: e.visit, at: e.createdAt)
         }
+    }
+
+    private func enrollBatch(_ batch: [Enrollment], on connection: PostgresConnection) async throws -> [EnrollResult] {
+        let inserted = EnrollmentTable.written(by: .insert)
+        let names = EnrollmentTable.names(inserted)
+        let enrolled = enrolledEvents(batch)
+        // A subject refused by its sequence fails the statement (nothing of the batch is stored);
+        // otherwise a held subject, like a known key, is not inserted and its holder is returned.
+        let conflicts = batch.contains { $0.uniqueSubject == .reject }
+            ? "(sequence_name, idempotency_key) WHERE idempotency_key IS NOT NULL" : ""
         let insert: PostgresQuery = """
             WITH created AS (
                 INSERT INTO \(unescaped: tables.enrollments) (\(unescaped: names))
                 SELECT \(unescaped: inserted.map { $0.value(from: "u") }.joined(separator: ", "))
                 FROM \(unnest: inserted, of: batch) WITH ORDINALITY AS u(\(unescaped: names), ord)
                 ORDER BY u.ord
-                ON CONFLICT \(unescaped: conflictTarget(batch)) DO NOTHING
+                ON CONFLICT \(unescaped: conflicts) DO NOTHING
                 RETURNING id, status
             ),
             \(history: enrolled, of: batch, in: tables, onlyFor: "created"),
@@ -144,24 +142,12 @@ extension PostgresStore {
             )
             SELECT id FROM created, (SELECT count(*) FROM woken) AS notified
             """
-        return try await createdIDs(insert, count: batch.count, on: connection)
-    }
-
-    private func createdIDs(_ insert: PostgresQuery, count: Int, on connection: PostgresConnection) async throws
-        -> Set<UUID>
-    {
         var created = Set<UUID>()
-        created.reserveCapacity(count)
+        created.reserveCapacity(batch.count)
         for try await row in try await connection.query(insert, logger: logger) {
             created.insert(try row.decode(UUID.self))
         }
-        return created
-    }
 
-    /// Each request's result: created, or the enrollment that held its key or subject.
-    private func resolve(_ batch: [Enrollment], created: Set<UUID>, on connection: PostgresConnection) async throws
-        -> [EnrollResult]
-    {
         // Requests that were not inserted hit an existing key, or a subject held in a sequence that
         // allows one per subject (stored earlier, or earlier in this batch).
         var existing: [KeyRef: Enrollment] = [:], holders: [KeyRef: Enrollment] = [:]

@@ -171,10 +171,10 @@ public struct WaitForDurationRunner: TaskRunner {
         return Config(amount: amount, unit: unit)
     }
 
-    /// When a wait of `config` that started at `enteredAt` ends, adding calendar units in `timeZone`.
     /// Zones that are UTC under another name.
     private static let utcIdentifiers: Set<String> = ["GMT", "UTC", "Etc/UTC", "Etc/GMT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"]
 
+    /// When a wait of `config` that started at `enteredAt` ends, adding calendar units in `timeZone`.
     static func wakeTime(_ config: Config, enteredAt: Date, timeZone: TimeZone) -> Date {
         let calendarStep: (Calendar.Component, Int)
         switch config.unit {
