@@ -141,6 +141,8 @@ let package = Package(
                 "Sequencer",
                 "SequencerPostgres",
                 "SequencerPostgresTesting",
+                // The send scenarios run the Email step through SMTPTransport against aiosmtpd.
+                "SequencerTransports",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

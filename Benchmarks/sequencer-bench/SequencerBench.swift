@@ -20,6 +20,6 @@ struct SequencerBench: AsyncParsableCommand {
         commandName: "sequencer-bench",
         abstract: "Sequencer benchmarks against PostgreSQL (DATABASE_URL, or a throwaway cluster).",
         discussion: "Each scenario prints one JSON line on stdout; progress goes to stderr.",
-        subcommands: [All.self, Dashboard.self, Drain.self, DrainWaits.self, Enroll.self, EnrollFloor.self, Idle.self, IdleService.self, Latency.self, Memory.self, Retention.self,
+        subcommands: [All.self, Dashboard.self, Drain.self, DrainWaits.self, Enroll.self, EnrollFloor.self, Idle.self, IdleService.self, Latency.self, Memory.self, Retention.self, Send.self, SendCeiling.self,
                       SQLFloor.self, SQLFloorWaits.self, Worker.self])
 }

@@ -6,43 +6,48 @@ import NIOSSL
 import Sequencer
 
 /// One SMTP conversation over one connection: greeting, `EHLO`, `STARTTLS`, `AUTH`, then any number
-/// of messages, then `QUIT`. Used from a single task inside `NIOAsyncChannel.executeThenClose`.
+/// of messages, then `QUIT`. A value that one task at a time holds: ``SMTPTransport`` hands it from
+/// message to message and ``SMTPConnectionPool`` keeps it between batches.
 ///
 /// Message-level replies become ``DeliveryOutcome`` values; anything that makes the connection
 /// unusable (a timeout, a closed connection, `421`, a failed session command) is thrown.
-struct SMTPSession {
+struct SMTPSession: Sendable {
     typealias Configuration = SMTPTransport.Configuration
 
-    let channel: any Channel
+    let connection: SMTPConnection
     let configuration: Configuration
     /// The transport's TLS context (built once per transport), or why it could not be built.
     let tlsContext: Result<NIOSSLContext, any Error>?
     let logger: Logger
-    private var replies: NIOAsyncChannelInboundStream<SMTPReply>.AsyncIterator
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     /// `EHLO` keywords (upper-cased) and their parameters, e.g. `AUTH` → `PLAIN LOGIN`.
     private(set) var extensions: [String: String] = [:]
     private(set) var isTLS: Bool
+    /// Mail transactions begun on this connection, for ``Configuration/maxMessagesPerConnection``.
+    private(set) var transactions = 0
 
-    /// Connects and sets up the pipeline: TLS first for implicit TLS, then the reply decoder.
-    static func connect(
-        _ configuration: Configuration, tlsContext: Result<NIOSSLContext, any Error>?, group: any EventLoopGroup
-    ) async throws -> NIOAsyncChannel<SMTPReply, ByteBuffer> {
-        let tlsContext = configuration.security == .implicitTLS ? try Self.context(tlsContext) : nil
-        let serverName = serverName(configuration.host)
-        return try await ClientBootstrap(group: group)
-            .connectTimeout(TimeAmount(configuration.timeouts.connect))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connect(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tlsContext {
-                        let tls = try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
-                        try channel.pipeline.syncOperations.addHandler(tls)
-                    }
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPReplyDecoder()))
-                    return try NIOAsyncChannel<SMTPReply, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
+    /// Connects and starts a session (greeting, `EHLO`, `STARTTLS`, `AUTH` as configured); closes
+    /// the connection and rethrows when any of it fails.
+    static func open(
+        _ configuration: Configuration, tlsContext: Result<NIOSSLContext, any Error>?, group: any EventLoopGroup,
+        logger: Logger
+    ) async throws -> SMTPSession {
+        let connection = try await SMTPConnection.connect(
+            host: configuration.host, port: configuration.port, timeout: configuration.timeouts.connect,
+            tlsContext: configuration.security == .implicitTLS ? try Self.context(tlsContext) : nil,
+            serverName: serverName(configuration.host), group: group)
+        var session = SMTPSession(connection: connection, configuration: configuration, tlsContext: tlsContext,
+                                  logger: logger)
+        do {
+            try await session.start()
+        } catch {
+            connection.close()
+            throw error
+        }
+        logger.debug("smtp session started", metadata: [
+            "sequencer.smtp.host": "\(configuration.host)", "sequencer.smtp.tls": "\(session.isTLS)",
+            "sequencer.smtp.pipelining": "\(session.pipelines)",
+        ])
+        return session
     }
 
     /// The name for SNI and certificate checks: `nil` for an IP address, which NIOSSL checks
@@ -57,17 +62,18 @@ struct SMTPSession {
         return try tlsContext.get()
     }
 
-    init(channel: any Channel, inbound: NIOAsyncChannelInboundStream<SMTPReply>,
-         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, configuration: Configuration,
-         tlsContext: Result<NIOSSLContext, any Error>?, logger: Logger) {
-        self.channel = channel
+    private init(connection: SMTPConnection, configuration: Configuration,
+                 tlsContext: Result<NIOSSLContext, any Error>?, logger: Logger) {
+        self.connection = connection
         self.tlsContext = tlsContext
-        self.replies = inbound.makeAsyncIterator()
-        self.outbound = outbound
         self.configuration = configuration
         self.logger = logger
         self.isTLS = configuration.security == .implicitTLS
     }
+
+    /// Whether commands are pipelined (RFC 2920): the server offers `PIPELINING` and
+    /// ``Configuration/usesPipelining`` allows it.
+    var pipelines: Bool { configuration.usesPipelining && extensions["PIPELINING"] != nil }
 
     // MARK: Session setup
 
@@ -113,7 +119,7 @@ struct SMTPSession {
     private mutating func startTLS() async throws {
         let context = try Self.context(tlsContext)
         let serverName = Self.serverName(configuration.host)
-        let channel = self.channel
+        let channel = connection.channel
         try await channel.eventLoop.submit {
             let tls = try NIOSSLClientHandler(context: context, serverHostname: serverName)
             try channel.pipeline.syncOperations.addHandler(tls, position: .first)
@@ -164,32 +170,58 @@ struct SMTPSession {
     /// a recipient is refused the transaction is reset and nothing is sent, so a retry cannot
     /// repeat a message for the recipients that were accepted.
     ///
+    /// When the session ``pipelines``, the envelope goes in one write and its replies are read
+    /// after it; `DATA` joins it when the message has one recipient (a `354` then implies that the
+    /// recipient was accepted). With several recipients `DATA` waits for their replies, since a
+    /// `354` after a refusal could not be taken back.
+    ///
     /// - Parameter handedOver: set once the message's data is written; an error after that leaves
     ///   the server's decision unknown.
     mutating func deliver(_ message: EmailMessage, data: ByteBuffer, handedOver: inout Bool) async throws
         -> DeliveryOutcome
     {
+        transactions += 1
         var mail = "MAIL FROM:<\(message.from.address)>"
         if extensions["SIZE"] != nil { mail += " SIZE=\(data.readableBytes)" }
-        let mailReply = try await command(mail)
-        guard mailReply.isSuccess else { return try await refused(mailReply, what: "sender <\(message.from.address)>") }
+        let recipients = message.recipients
+        let dataInEnvelope = pipelines && recipients.count == 1
+        let envelope = [mail] + recipients.map { "RCPT TO:<\($0.address)>" } + (dataInEnvelope ? ["DATA"] : [])
+        let replies: [SMTPReply]
+        if pipelines {
+            replies = try await pipeline(envelope)
+        } else {
+            var sequential: [SMTPReply] = []
+            for line in envelope {
+                let reply = try await command(line)
+                sequential.append(reply)
+                if !reply.isSuccess && sequential.count == 1 { break }  // the sender refused: no RCPT
+            }
+            replies = sequential
+        }
+        if let closing = replies.first(where: { $0.code == 421 }) { throw unexpected(closing, after: "the envelope") }
+        // Only possible with DATA pipelined: the server would take data we must not send.
+        let dataAccepted = dataInEnvelope && replies.last?.code == 354
 
+        let mailReply = replies[0]
+        guard mailReply.isSuccess else {
+            if dataAccepted { throw unexpected(replies[replies.count - 1], after: "a refused sender") }
+            return try await refused(mailReply, what: "sender <\(message.from.address)>")
+        }
         var refusals: [(address: String, reply: SMTPReply)] = []
-        for recipient in message.recipients {
-            let reply = try await command("RCPT TO:<\(recipient.address)>")
-            if reply.code == 421 { throw unexpected(reply, after: "RCPT TO") }
-            if !reply.isSuccess { refusals.append((recipient.address, reply)) }
+        for (recipient, reply) in zip(recipients, replies.dropFirst()) where !reply.isSuccess {
+            refusals.append((recipient.address, reply))
         }
         if !refusals.isEmpty {
+            if dataAccepted { throw unexpected(replies[replies.count - 1], after: "a refused recipient") }
             try await reset()
             let reason = refusals.map { "recipient <\($0.address)> refused: \($0.reply)" }.joined(separator: "; ")
             return refusals.contains(where: { $0.reply.isPermanent }) ? .permanentFailure(reason) : .temporaryFailure(reason)
         }
 
-        let dataReply = try await command("DATA")
+        let dataReply = dataInEnvelope ? replies[replies.count - 1] : try await command("DATA")
         guard dataReply.code == 354 else { return try await refused(dataReply, what: "DATA") }
         handedOver = true
-        try await outbound.write(data)
+        try await connection.write(data)
         let final = try await read(timeout: configuration.timeouts.command, waitingFor: "the reply to the message data")
         if final.isSuccess { return .sent(providerID: message.messageID) }
         if final.code == 421 { throw unexpected(final, after: "the message data") }
@@ -218,9 +250,37 @@ struct SMTPSession {
 
     /// Writes a command line and reads its reply.
     mutating func command(_ line: String, redacted: String? = nil, timeout: Duration? = nil) async throws -> SMTPReply {
-        logger.trace("smtp >", metadata: ["sequencer.smtp": "\(redacted ?? line)"])
+        try await send([line], redacted: redacted)
+        let verb = redacted ?? Self.verb(line)
+        return try await read(timeout: timeout ?? configuration.timeouts.command, waitingFor: "the reply to \(verb)")
+    }
+
+    /// Writes command lines in one write, then reads their replies in order (RFC 2920).
+    private mutating func pipeline(_ lines: [String]) async throws -> [SMTPReply] {
+        try await send(lines, redacted: nil)
+        var replies: [SMTPReply] = []
+        replies.reserveCapacity(lines.count)
+        for line in lines {
+            replies.append(try await read(timeout: configuration.timeouts.command,
+                                          waitingFor: "the reply to \(Self.verb(line)) (pipelined)"))
+        }
+        return replies
+    }
+
+    /// `MAIL`, `RCPT`, `DATA`: a command line's verb, for messages.
+    private static func verb(_ line: String) -> String {
+        String(line.prefix(while: { $0 != " " && $0 != ":" }))
+    }
+
+    private mutating func send(_ lines: [String], redacted: String?) async throws {
+        var buffer = ByteBuffer()
+        for line in lines {
+            logger.trace("smtp >", metadata: ["sequencer.smtp": "\(redacted ?? line)"])
+            buffer.writeString(line)
+            buffer.writeString("\r\n")
+        }
         do {
-            try await outbound.write(ByteBuffer(string: line + "\r\n"))
+            try await connection.write(buffer)
         } catch {
             // The connection is gone; the inbound side holds the reason (a failed TLS handshake, say).
             do {
@@ -230,21 +290,13 @@ struct SMTPSession {
             }
             throw error
         }
-        let verb = redacted ?? String(line.prefix(while: { $0 != " " && $0 != ":" }))
-        return try await read(timeout: timeout ?? configuration.timeouts.command, waitingFor: "the reply to \(verb)")
     }
 
     /// Reads one reply, closing the connection with a timeout error if none comes in time.
     mutating func read(timeout: Duration, waitingFor what: String) async throws -> SMTPReply {
-        let channel = self.channel
         let host = configuration.host
-        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-            let error = SMTPTransportError(.timeout, "\(host) did not send \(what) within \(timeout)")
-            channel.pipeline.fireErrorCaught(error)
-            channel.close(promise: nil)
-        }
-        defer { timer.cancel() }
-        guard let reply = try await replies.next() else {
+        let timeoutError = SMTPTransportError(.timeout, "\(host) did not send \(what) within \(timeout)")
+        guard let reply = try await connection.next(timeout: timeout, timeoutError: timeoutError) else {
             throw SMTPTransportError(.connectionClosed, "\(host) closed the connection while we waited for \(what)")
         }
         logger.trace("smtp <", metadata: ["sequencer.smtp": "\(reply)"])

@@ -89,6 +89,17 @@ extension SMTPTransport {
         /// Messages sent over one connection before it is closed and a new one opened (servers
         /// often cap this). Default 100.
         public var maxMessagesPerConnection: Int = 100
+        /// Connections one batch sends over at once, and open connections kept between batches.
+        /// Messages on one connection go one after another; a batch spreads over up to this many.
+        /// Default 4; 1 sends a batch in order over one connection.
+        public var maxConcurrentConnections: Int = 4
+        /// How long an open connection is kept for the next batch; `.zero` closes every
+        /// connection at the end of its batch. Default 30 s (servers commonly drop idle clients
+        /// after a few minutes; a dropped one is replaced without failing a message).
+        public var idleTimeout: Duration = .seconds(30)
+        /// Whether to pipeline commands (RFC 2920) when the server offers `PIPELINING`: the
+        /// envelope (`MAIL`, `RCPT`, and `DATA` for a single recipient) in one write. Default `true`.
+        public var usesPipelining = true
         /// Whether credentials may be sent over a connection without TLS. Default `false`: a
         /// ``Security/plain`` configuration with credentials fails rather than leak the password.
         public var allowsAuthenticationWithoutTLS = false

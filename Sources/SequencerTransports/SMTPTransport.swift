@@ -5,7 +5,7 @@ import NIOSSL
 public import Sequencer
 
 /// Sends email over SMTP, on SwiftNIO and NIOSSL: plain, STARTTLS or implicit TLS; `AUTH PLAIN`
-/// or `LOGIN`; one connection for a whole batch.
+/// or `LOGIN`; connections kept open between batches; commands pipelined where the server allows.
 ///
 /// ```swift
 /// let smtp = SMTPTransport(configuration: .init(
@@ -15,11 +15,18 @@ public import Sequencer
 /// try await smtp.checkConnection()     // optional: fail fast at startup on a wrong host or password
 /// ```
 ///
-/// **A batch** opens one connection (a new one every
-/// ``Configuration/maxMessagesPerConnection`` messages), says `EHLO`, upgrades and authenticates
-/// as configured, then sends each message (`MAIL FROM`, `RCPT TO` for every `to`, `cc` and `bcc`
-/// address, `DATA` with the dot-stuffed ``Sequencer/EmailMessage/rfc5322Text(boundary:)``) and
-/// says `QUIT`.
+/// **A batch** goes over up to ``Configuration/maxConcurrentConnections`` connections at once,
+/// messages on each one after another. A connection says `EHLO`, upgrades and authenticates as
+/// configured, then sends each message (`MAIL FROM`, `RCPT TO` for every `to`, `cc` and `bcc`
+/// address, `DATA` with the dot-stuffed ``Sequencer/EmailMessage/rfc5322Text(boundary:)``). With
+/// `PIPELINING` offered (``Configuration/usesPipelining``) a message's envelope goes in one write,
+/// so a one-recipient message costs two round trips instead of four.
+///
+/// **Connections** are kept for the next batch (a pool of up to
+/// ``Configuration/maxConcurrentConnections``, each closed after ``Configuration/idleTimeout``
+/// idle, or after ``Configuration/maxMessagesPerConnection`` messages). A kept connection that
+/// fails before a message's data was handed over (the server dropped it while idle) is replaced
+/// and the message sent on the new one; nothing is sent twice by this.
 ///
 /// **Outcomes**, per message:
 /// - the server accepts the data: sent, with the `Message-ID` as the provider id;
@@ -27,12 +34,15 @@ public import Sequencer
 /// - a `4xx` reply: a temporary failure (the step is retried with backoff);
 /// - a recipient refused: the transaction is reset and **nothing** is sent to the others either, so a
 ///   retry never repeats the message for them; permanent if any refusal was `5xx`;
-/// - a network error, a timeout, `421`, or a failure before the first message (greeting, `EHLO`,
-///   `STARTTLS`, TLS handshake, `AUTH`): a temporary failure for every message not yet decided,
-///   since a retry may succeed once the server or the configuration is fixed.
+/// - a network error, a timeout or `421`: a temporary failure of the message in flight on that
+///   connection; the next message opens a new one;
+/// - a failure to open a session (connect, greeting, `EHLO`, `STARTTLS`, TLS handshake, `AUTH`): a
+///   temporary failure of every message not yet handed to a connection, since a retry may succeed
+///   once the server or the configuration is fixed.
 ///
-/// The transport holds no connection between batches and is safe to share; concurrent batches
-/// use separate connections.
+/// The transport is safe to share; copies share the pool. Concurrent batches use separate
+/// connections. ``closeIdleConnections()`` closes the kept ones at shutdown (otherwise they
+/// close themselves after ``Configuration/idleTimeout``).
 public struct SMTPTransport: EmailTransport {
     /// Where and how to connect.
     public let configuration: Configuration
@@ -40,11 +50,12 @@ public struct SMTPTransport: EmailTransport {
     private let tlsContext: Result<NIOSSLContext, any Error>?
     private let group: any EventLoopGroup
     private let logger: Logger
+    private let pool: SMTPConnectionPool
 
     /// Creates a transport.
     ///
     /// - Parameters:
-    ///   - configuration: host, port, security, credentials, TLS settings, timeouts.
+    ///   - configuration: host, port, security, credentials, TLS settings, timeouts, connections.
     ///   - eventLoopGroup: where connections run; NIO's shared singleton by default.
     ///   - logger: `.debug` per session, `.trace` for the SMTP dialogue (credentials redacted).
     public init(
@@ -56,45 +67,45 @@ public struct SMTPTransport: EmailTransport {
             ? nil : Result { try NIOSSLContext(configuration: configuration.tlsConfiguration) }
         self.group = eventLoopGroup
         self.logger = logger
+        self.pool = SMTPConnectionPool(capacity: max(1, configuration.maxConcurrentConnections),
+                                       idleTimeout: configuration.idleTimeout)
     }
 
-    /// Sends the batch over as few connections as ``Configuration/maxMessagesPerConnection`` allows;
-    /// one outcome per message, in order. Never throws: connection problems are temporary failures.
+    /// Sends the batch; one outcome per message, in order. Never throws: connection problems are
+    /// temporary failures.
     public func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: messages.count)
         try await send(messages) { index, outcome in outcomes[index] = outcome }
         return outcomes.map { $0 ?? .temporaryFailure("not attempted") }
     }
 
-    /// Sends the batch message by message, reporting each outcome as soon as the server answers
-    /// the message's data and before sending the next, so the runner can record it first. Never
-    /// throws: connection problems are reported as temporary failures of every message not yet
-    /// decided.
+    /// Sends the batch over up to ``Configuration/maxConcurrentConnections`` connections,
+    /// reporting each outcome as soon as the server answers the message's data and before that
+    /// connection carries another message, so the runner can record it first. Never throws:
+    /// connection problems are reported as temporary failures.
     public func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
-        let chunkSize = max(1, configuration.maxMessagesPerConnection)
-        for start in stride(from: 0, to: messages.count, by: chunkSize) {
-            let indices = Array(start..<min(start + chunkSize, messages.count))
-            var decided = start
-            var handedOver = false
-            do {
-                try await withSession { session in
-                    for index in indices {
-                        handedOver = false
-                        let data = Self.dataBuffer(messages[index].rfc5322Text())
-                        let outcome = try await session.deliver(messages[index], data: data, handedOver: &handedOver)
-                        decided = index + 1
-                        await report(index, outcome)
-                    }
+        let lanes = min(max(1, configuration.maxConcurrentConnections), messages.count)
+        await withTaskGroup(of: Delivered.self) { group in
+            var next = 0
+            func launch(_ session: SMTPSession?) {
+                let index = next
+                next += 1
+                group.addTask { await self.deliver(messages[index], index: index, over: session) }
+            }
+            for _ in 0..<lanes { launch(pool.take()) }
+            // Once a session cannot be opened, the messages not yet launched are not tried.
+            var sessionFailure: String?
+            while let delivered = await group.next() {
+                await report(delivered.index, delivered.outcome)
+                sessionFailure = sessionFailure ?? delivered.sessionFailure
+                if sessionFailure == nil, next < messages.count {
+                    launch(delivered.session)
+                } else if let session = delivered.session {
+                    pool.give(session)
                 }
-            } catch {
-                var reason = "\(error)"
-                if handedOver {
-                    reason += " (after the message data was sent: the server may have accepted it)"
-                }
-                logger.debug("smtp session failed", metadata: ["sequencer.error": "\(reason)"])
-                for index in indices where index >= decided {
-                    await report(index, .temporaryFailure(reason))
-                }
+            }
+            if let sessionFailure {
+                for index in next..<messages.count { await report(index, .temporaryFailure(sessionFailure)) }
             }
         }
     }
@@ -102,25 +113,69 @@ public struct SMTPTransport: EmailTransport {
     /// Connects, says `EHLO`, upgrades and authenticates as configured, then says `QUIT`; throws
     /// an ``SMTPTransportError`` (or the network or TLS error) that says what failed.
     public func checkConnection() async throws {
-        try await withSession { _ in }
+        var session = try await openSession()
+        await session.quit()
+        session.connection.close()
     }
 
-    /// Opens a connection, runs `start()`, the body and `QUIT`, and closes it.
-    private func withSession(_ body: (inout SMTPSession) async throws -> Void) async throws {
-        let channel = try await SMTPSession.connect(configuration, tlsContext: tlsContext, group: group)
-        let configuration = self.configuration
-        let tlsContext = self.tlsContext
-        let logger = self.logger
-        try await channel.executeThenClose { inbound, outbound in
-            var session = SMTPSession(channel: channel.channel, inbound: inbound, outbound: outbound,
-                                      configuration: configuration, tlsContext: tlsContext, logger: logger)
-            try await session.start()
-            logger.debug("smtp session started", metadata: [
-                "sequencer.smtp.host": "\(configuration.host)", "sequencer.smtp.tls": "\(session.isTLS)",
-            ])
-            try await body(&session)
-            await session.quit()
+    /// Closes the connections kept for the next batch (say, at shutdown). Safe to call at any
+    /// time: a later batch opens new ones.
+    public func closeIdleConnections() {
+        pool.closeIdle()
+    }
+
+    /// One message's outcome, and the session to send the next one over (`nil` when it broke).
+    private struct Delivered: Sendable {
+        var index: Int
+        var outcome: DeliveryOutcome
+        var session: SMTPSession?
+        /// Why a session could not be opened, when that is what failed the message.
+        var sessionFailure: String?
+    }
+
+    /// Sends one message over `session`, or over a new one when it is `nil`; a kept session that
+    /// fails before the data was handed over is replaced once.
+    private func deliver(_ message: EmailMessage, index: Int, over session: SMTPSession?) async -> Delivered {
+        var session = session
+        var reused = session != nil
+        while true {
+            if session == nil {
+                do {
+                    session = try await openSession()
+                } catch {
+                    let reason = "\(error)"
+                    logger.debug("smtp session failed", metadata: ["sequencer.error": "\(reason)"])
+                    return Delivered(index: index, outcome: .temporaryFailure(reason), sessionFailure: reason)
+                }
+            }
+            var handedOver = false
+            do {
+                let outcome = try await session!.deliver(message, data: Self.dataBuffer(message.rfc5322Text()),
+                                                         handedOver: &handedOver)
+                if session!.transactions >= max(1, configuration.maxMessagesPerConnection) {
+                    SMTPConnectionPool.close(session!)
+                    session = nil
+                }
+                return Delivered(index: index, outcome: outcome, session: session)
+            } catch {
+                session!.connection.close()
+                session = nil
+                if reused && !handedOver {
+                    logger.debug("smtp: a kept connection failed; sending on a new one",
+                                 metadata: ["sequencer.error": "\(error)"])
+                    reused = false
+                    continue
+                }
+                var reason = "\(error)"
+                if handedOver { reason += " (after the message data was sent: the server may have accepted it)" }
+                logger.debug("smtp session failed", metadata: ["sequencer.error": "\(reason)"])
+                return Delivered(index: index, outcome: .temporaryFailure(reason))
+            }
         }
+    }
+
+    private func openSession() async throws -> SMTPSession {
+        try await SMTPSession.open(configuration, tlsContext: tlsContext, group: group, logger: logger)
     }
 
     /// The message as sent after `DATA`: lines starting with `.` get another `.` (RFC 5321

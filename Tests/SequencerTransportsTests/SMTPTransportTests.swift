@@ -165,11 +165,12 @@ struct SMTPTransportTests {
         #expect(wire == "a\r\n..b\r\n...c\r\n..\r\n.\r\n")
     }
 
-    @Test("a batch goes over one connection; maxMessagesPerConnection opens another")
+    @Test("one connection carries a batch in order; maxMessagesPerConnection opens another")
     func connectionReuse() async throws {
         let server = try await TestServer.smtp()
         defer { server.stop() }
         var configuration = try server.smtpConfiguration()
+        configuration.maxConcurrentConnections = 1
         let messages = try (0..<5).map { try makeEmail(to: ["user\($0)@example.com"], subject: "Message \($0)") }
 
         let outcomes = try await SMTPTransport(configuration: configuration).send(Array(messages.prefix(3)))

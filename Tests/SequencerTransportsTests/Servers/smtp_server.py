@@ -16,6 +16,11 @@ connections, and appends one JSON line per received message to --log:
 Modes: plain, starttls (STARTTLS offered and required), tls (implicit TLS), silent (accepts
 connections, never answers). --auth user:password requires AUTH PLAIN or LOGIN.
 --reject ADDRESS=CODE answers RCPT TO:<ADDRESS> with CODE (e.g. 550 or 451).
+--drop-after N closes a connection, without a reply, at the first MAIL FROM after N messages
+on it (a server that dropped a kept connection while the client was not looking).
+--pipelining offers PIPELINING (aiosmtpd reads commands from a stream, so pipelined commands
+work; it just does not say so); each record then says whether the client pipelined: whether
+the line after MAIL FROM had already arrived when MAIL FROM was read ("pipelined").
 """
 import argparse
 import asyncio
@@ -61,9 +66,27 @@ def parse(raw: bytes):
 
 
 class Recorder:
-    def __init__(self, log_path, rejects):
+    def __init__(self, log_path, rejects, pipelining=False, drop_after=None):
         self.log_path = log_path
         self.rejects = rejects
+        self.pipelining = pipelining
+        self.drop_after = drop_after
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            return responses[:-1] + ["250-PIPELINING", responses[-1]]
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.drop_after is not None and getattr(session, "x_messages", 0) >= self.drop_after:
+            server.transport.abort()
+            return "421 4.4.2 dropped"
+        buffered = bytes(getattr(server._reader, "_buffer", b""))
+        session.x_pipelined = buffered.upper().startswith(b"RCPT")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         code = self.rejects.get(address.lower())
@@ -84,10 +107,12 @@ class Recorder:
             "raw": raw.decode("latin-1"),
             "tls": ssl_object is not None,
             "tls_version": ssl_object.version() if ssl_object is not None else None,
+            "pipelined": getattr(session, "x_pipelined", False),
             "auth_user": getattr(session, "x_user", None),
             "auth_mechanism": getattr(session, "x_mechanism", None),
             "parsed": parse(raw),
         }
+        session.x_messages = getattr(session, "x_messages", 0) + 1
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
         return "250 2.0.0 Ok: queued"
@@ -128,6 +153,8 @@ async def main():
     parser.add_argument("--key")
     parser.add_argument("--auth")
     parser.add_argument("--reject", action="append", default=[])
+    parser.add_argument("--pipelining", action="store_true")
+    parser.add_argument("--drop-after", type=int)
     parser.add_argument("--log", required=True)
     parser.add_argument("--ready", required=True)
     args = parser.parse_args()
@@ -143,7 +170,7 @@ async def main():
     for item in args.reject:
         address, code = item.rsplit("=", 1)
         rejects[address.lower()] = code
-    handler = Recorder(args.log, rejects)
+    handler = Recorder(args.log, rejects, args.pipelining, args.drop_after)
 
     options = {"hostname": "sequencer-test", "auth_require_tls": False}
     if args.auth:

@@ -28,6 +28,8 @@ struct ReceivedMail: Decodable {
     var tlsVersion: String?
     var authUser: String?
     var authMechanism: String?
+    /// With ``SMTPServerOptions/pipelining``: whether `RCPT` had arrived with `MAIL FROM`.
+    var pipelined: Bool?
     var parsed: Parsed
 
     /// The client's port: equal for messages sent over one connection.
@@ -53,9 +55,14 @@ struct SMTPServerOptions: Sendable {
     var mode: Mode = .plain
     var auth: (user: String, password: String)?
     var rejects: [String: Int] = [:]
+    /// Offer `PIPELINING`; records then say whether the client pipelined (``ReceivedMail/pipelined``).
+    var pipelining = false
+    /// Drop a connection, without a reply, at the first `MAIL FROM` after this many messages on it.
+    var dropAfter: Int?
 
     var arguments: [String] {
-        var arguments = ["--mode", mode.rawValue]
+        var arguments = ["--mode", mode.rawValue] + (pipelining ? ["--pipelining"] : [])
+        if let dropAfter { arguments += ["--drop-after", "\(dropAfter)"] }
         if let auth { arguments += ["--auth", "\(auth.user):\(auth.password)"] }
         for (address, code) in rejects.sorted(by: { $0.key < $1.key }) { arguments += ["--reject", "\(address)=\(code)"] }
         return arguments
