@@ -37,6 +37,8 @@ async def main():
     parser.add_argument("--log", required=True)
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
+    # The parent may block SIGTERM; a child inherits that mask, so unblock it.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     sink = Sink()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(sink, hostname="sink.local"), "127.0.0.1", 0)

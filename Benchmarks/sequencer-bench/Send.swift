@@ -21,12 +21,14 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Enrollments per claim.") var batchSize = 500
     @Option(help: "SMTP connections at once (SMTPTransport maxConcurrentConnections).") var connections = 4
     @Flag(help: "One connection per batch, no pipelining: the transport before connection reuse.") var before = false
+    @Flag(help: "Record sends in the in-memory ledger instead of PostgreSQL (to see what the ledger costs).")
+    var memoryLedger = false
 
     func run() async throws {
         let database = try await BenchDatabase.connect()
         let sink = try await SMTPSink.start()
-        Output.emit(try await SendScenario(n: n, batchSize: batchSize, connections: connections, before: before)
-            .run(database, sink: sink))
+        Output.emit(try await SendScenario(n: n, batchSize: batchSize, connections: connections, before: before,
+                                           memoryLedger: memoryLedger).run(database, sink: sink))
     }
 }
 
@@ -86,15 +88,17 @@ struct SendScenario {
     var batchSize = 500
     var connections = 4
     var before = false
+    var memoryLedger = false
 
-    var name: String { before ? "send-before" : "send" }
+    var name: String { (before ? "send-before" : "send") + (memoryLedger ? "-memory-ledger" : "") }
 
     func run(_ database: BenchDatabase, sink: SMTPSink) async throws -> Figures {
         try await database.withFreshSchema(name.replacingOccurrences(of: "-", with: "_")) { store in
             let transport = SMTPTransport(
                 configuration: SendSequence.transportConfiguration(port: sink.port, connections: connections, before: before),
                 logger: benchLogger)
-            let runner = EmailRunner(transport: transport, ledger: store, logger: benchLogger)
+            let ledger: any DeliveryLedger = memoryLedger ? InMemoryDeliveryLedger() : store
+            let runner = EmailRunner(transport: transport, ledger: ledger, logger: benchLogger)
             let sequencer = Sequencer(store: store, runners: .builtIn + [runner],
                                       configuration: tickerConfiguration(owner: "bench", batchSize: batchSize),
                                       logger: benchLogger)
@@ -103,11 +107,18 @@ struct SendScenario {
             _ = try await sequencer.enroll(SendSequence.requests(n), in: SendSequence.definition.name)
             try await store.analyze()
             progress("\(name): sending \(n) to 127.0.0.1:\(sink.port)")
+            // Committed transactions (one per ledger write, claim and commit); backends report
+            // theirs at most a second late, hence the pauses (untimed).
+            let transactions = "SELECT xact_commit::int8 FROM pg_stat_database WHERE datname = current_database()"
+            try await Task.sleep(for: .milliseconds(1_500))
+            let transactionsBefore = try await store.scalar(transactions)
             let clock = ContinuousClock()
             let cpu = await CPUSample.now(store.client)
             let start = clock.now
             let totals = try await tickUntilEmpty(sequencer)
             let seconds = (clock.now - start).timeInterval
+            try await Task.sleep(for: .milliseconds(1_500))
+            let transactionsAfter = try await store.scalar(transactions)
             let cpuFigures = CPUSample.figures(from: cpu, to: await CPUSample.now(store.client))
             transport.closeIdleConnections()
             let received = try await sink.stop()
@@ -117,7 +128,8 @@ struct SendScenario {
                 "emails_per_second": .rounded(Double(n) / seconds, 0), "connections": .int(before ? 1 : connections),
                 "pipelining": .bool(!before), "batch_size": .int(batchSize), "received": .int(received),
                 "recorded_sent": .int(recorded), "claimed": .int(totals.claimed),
-                "verified": .bool(try await store.allCompleted(n) && received == n && recorded == n),
+                "transactions": .int(transactionsAfter - transactionsBefore),
+                "verified": .bool(try await store.allCompleted(n) && received == n && (memoryLedger || recorded == n)),
             ]
             return figures.merging(cpuFigures) { first, _ in first }
         }
@@ -138,6 +150,7 @@ struct SendCeilingScenario {
         let messages = try (0..<n).map(SendSequence.message)
         progress("send-ceiling: sending \(n) to 127.0.0.1:\(sink.port)")
         let clock = ContinuousClock()
+        let cpu = CPUSample.processSeconds()
         let start = clock.now
         var sent = 0
         for offset in stride(from: 0, to: n, by: batchSize) {
@@ -145,9 +158,11 @@ struct SendCeilingScenario {
             sent += outcomes.filter { if case .sent = $0 { true } else { false } }.count
         }
         let seconds = (clock.now - start).timeInterval
+        let clientCPU = CPUSample.processSeconds() - cpu
         transport.closeIdleConnections()
         let received = try await sink.stop()
         return [
+            "client_cpu_seconds": .rounded(clientCPU, 2),
             "scenario": "send-ceiling", "n": .int(n), "seconds": .rounded(seconds),
             "emails_per_second": .rounded(Double(n) / seconds, 0), "connections": .int(connections),
             "batch_size": .int(batchSize), "received": .int(received),

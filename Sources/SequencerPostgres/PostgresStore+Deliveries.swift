@@ -152,8 +152,24 @@ extension PostgresStore: DeliveryLedger {
     }
 
     /// Records accepted sends in one statement; see ``DeliveryLedger/markSent(_:now:)``.
+    ///
+    /// One key (the transports record each message as it is accepted) is updated by its primary
+    /// key; several are joined against `unnest`. The single-key form never depends on the
+    /// planner's idea of the table's size, which lags a burst of sends until autoanalyze runs.
     public func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws {
         guard !sent.isEmpty else { return }
+        if sent.count == 1, let (key, providerID) = sent.first {
+            let query: PostgresQuery = """
+                UPDATE \(unescaped: tables.deliveries)
+                SET status = 'sent', provider_message_id = \(providerID), sent_at = \(SQLTimestamp(now)),
+                    updated_at = \(SQLTimestamp(now)), last_error = NULL
+                WHERE enrollment_id = \(key.enrollmentID) AND step_id = \(key.step) AND visit = \(Int64(key.visit))
+                """
+            try await withStoreErrors("mark a delivery sent") {
+                _ = try await client.query(query, logger: logger).collect()
+            }
+            return
+        }
         let entries = Array(sent)
         let query: PostgresQuery = """
             UPDATE \(unescaped: tables.deliveries) AS d

@@ -53,24 +53,30 @@ enum HTTPDelivery {
         }
     }
 
-    /// Runs `operation` for every item with at most `limit` in flight, reporting each outcome (with
-    /// the item's index) as soon as it completes, before another request starts in its place.
+    /// Runs `operation` for every item with at most `limit` in flight, reporting the outcomes
+    /// that have come in (with the items' indices) together, before other requests start in
+    /// their places.
     static func forEach<Item: Sendable>(
-        _ items: [Item], limit: Int, reporting report: (Int, DeliveryOutcome) async -> Void,
+        _ items: [Item], limit: Int, reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void,
         _ operation: @escaping @Sendable (Item) async -> DeliveryOutcome
     ) async {
-        await withTaskGroup(of: (Int, DeliveryOutcome).self) { group in
+        let outbox = Outbox<(index: Int, outcome: DeliveryOutcome)>()
+        await withTaskGroup(of: Void.self) { group in
             var next = 0
+            var inFlight = 0
             func launch() {
                 let index = next
                 let item = items[index]
-                group.addTask { (index, await operation(item)) }
+                group.addTask { outbox.put((index, await operation(item))) }
                 next += 1
+                inFlight += 1
             }
             while next < min(max(1, limit), items.count) { launch() }
-            while let (index, outcome) = await group.next() {
-                await report(index, outcome)
-                if next < items.count { launch() }
+            while inFlight > 0 {
+                let done = await outbox.takeAll()
+                inFlight -= done.count
+                await report(done)
+                for _ in done where next < items.count { launch() }
             }
         }
     }

@@ -91,10 +91,20 @@ public struct HTTPSMSTransport: SMSTransport {
     /// Sends each message in its own request, up to ``Configuration/maxConcurrentRequests`` at
     /// once, reporting each outcome as its answer arrives.
     public func send(_ messages: [SMSMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+        try await send(messages) { group in
+            for (index, outcome) in group { await report(index, outcome) }
+        }
+    }
+
+    /// Sends each message in its own request, up to ``Configuration/maxConcurrentRequests`` at
+    /// once, reporting the answers that have arrived together.
+    public func send(
+        _ messages: [SMSMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void
+    ) async throws {
         let configuration = self.configuration
         let client = self.client
         let logger = self.logger
-        await HTTPDelivery.forEach(messages, limit: configuration.maxConcurrentRequests, reporting: report) { message in
+        await HTTPDelivery.forEach(messages, limit: configuration.maxConcurrentRequests, reportingInGroups: report) { message in
             await HTTPDelivery.post(Self.request(for: message, configuration), client: client,
                                     timeout: configuration.timeout, idField: configuration.responseIDField,
                                     logger: logger)

@@ -120,15 +120,17 @@ public struct HTTPTaskRunner: TaskRunner {
         let client = self.client
         let logger = self.logger
         let timeout = configuration.requestTimeout
-        await HTTPDelivery.forEach(requests, limit: configuration.maxConcurrentRequests, reporting: { position, outcome in
-            let (index, request, wait) = requests[position]
-            let input = batch[index]
-            switch outcome {
-            case .sent:
-                results[index] = input.result(.awaitCallback(wait), message: "started at \(HTTPDelivery.host(request.url)); "
-                                                  + "waiting for its callback")
-            case .temporaryFailure(let reason), .permanentFailure(let reason):
-                results[index] = input.result(.retry("could not start the job: \(reason)"))
+        await HTTPDelivery.forEach(requests, limit: configuration.maxConcurrentRequests, reportingInGroups: { group in
+            for (position, outcome) in group {
+                let (index, request, wait) = requests[position]
+                let input = batch[index]
+                switch outcome {
+                case .sent:
+                    results[index] = input.result(.awaitCallback(wait), message: "started at \(HTTPDelivery.host(request.url)); "
+                                                      + "waiting for its callback")
+                case .temporaryFailure(let reason), .permanentFailure(let reason):
+                    results[index] = input.result(.retry("could not start the job: \(reason)"))
+                }
             }
         }) { item in
             await HTTPDelivery.post(item.request, client: client, timeout: timeout, idField: "id", logger: logger)

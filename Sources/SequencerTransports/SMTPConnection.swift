@@ -41,23 +41,28 @@ final class SMTPConnection: Sendable {
     /// Whether the connection is still open (a pooled one may have been closed by the server).
     var isActive: Bool { channel.isActive }
 
-    /// Writes and flushes `buffer`.
-    func write(_ buffer: ByteBuffer) async throws {
-        try await channel.writeAndFlush(buffer)
-    }
-
-    /// The next reply; after `timeout` the connection is closed with `timeoutError` as the reason.
-    /// Returns `nil` when the connection closed cleanly before a reply; throws what broke it
-    /// otherwise (a TLS error, a protocol violation, the timeout).
-    func next(timeout: Duration, timeoutError: SMTPTransportError) async throws -> SMTPReply? {
+    /// Writes `buffer` (if any), then collects `count` replies, in one visit to the event loop:
+    /// one thread hop per exchange rather than one per write and per reply. After `timeout` the
+    /// connection is closed with `timeoutError` as the reason. Returns fewer than `count` replies
+    /// when the connection closed cleanly first; throws what broke it otherwise (a TLS error, a
+    /// protocol violation, a failed write, the timeout).
+    func exchange(_ buffer: ByteBuffer?, replies count: Int, timeout: Duration, timeoutError: SMTPTransportError)
+        async throws -> [SMTPReply]
+    {
         let channel = self.channel
         let replies = self.replies
         return try await channel.eventLoop.flatSubmit {
+            if let buffer {
+                channel.writeAndFlush(buffer).whenFailure { error in
+                    replies.end(with: error)
+                    channel.close(promise: nil)
+                }
+            }
             let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-                channel.pipeline.fireErrorCaught(timeoutError)
+                replies.end(with: timeoutError)
                 channel.close(promise: nil)
             }
-            return replies.next(on: channel.eventLoop).always { _ in timer.cancel() }
+            return replies.next(count, on: channel.eventLoop).always { _ in timer.cancel() }
         }.get()
     }
 
@@ -77,9 +82,22 @@ final class SMTPReplyQueue: ChannelInboundHandler, @unchecked Sendable {
     /// Set when the connection ends: the error that ended it, or `nil` for a clean close.
     private var ended: (any Error)??
 
-    /// The next reply, or the reason there will be none; call on the channel's event loop.
-    func next(on eventLoop: any EventLoop) -> EventLoopFuture<SMTPReply?> {
+    /// The next `count` replies (fewer if the connection closes cleanly first), or the error that
+    /// ended the connection; call on the channel's event loop.
+    func next(_ count: Int, on eventLoop: any EventLoop) -> EventLoopFuture<[SMTPReply]> {
         eventLoop.preconditionInEventLoop()
+        func collect(_ collected: [SMTPReply]) -> EventLoopFuture<[SMTPReply]> {
+            guard collected.count < count else { return eventLoop.makeSucceededFuture(collected) }
+            return next(on: eventLoop).flatMap { reply in
+                guard let reply else { return eventLoop.makeSucceededFuture(collected) }
+                return collect(collected + [reply])
+            }
+        }
+        return collect([])
+    }
+
+    /// The next reply, or `nil` after a clean close, or the error that ended the connection.
+    private func next(on eventLoop: any EventLoop) -> EventLoopFuture<SMTPReply?> {
         if !buffered.isEmpty { return eventLoop.makeSucceededFuture(buffered.removeFirst()) }
         if let ended {
             if let error = ended { return eventLoop.makeFailedFuture(error) }
@@ -109,7 +127,8 @@ final class SMTPReplyQueue: ChannelInboundHandler, @unchecked Sendable {
         context.fireChannelInactive()
     }
 
-    private func end(with error: (any Error)?) {
+    /// Ends the connection's replies: the first reason given stands. Call on the event loop.
+    func end(with error: (any Error)?) {
         if ended == nil { ended = .some(error) }
         while !waiting.isEmpty {
             let promise = waiting.removeFirst()

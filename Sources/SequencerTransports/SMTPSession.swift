@@ -221,8 +221,7 @@ struct SMTPSession: Sendable {
         let dataReply = dataInEnvelope ? replies[replies.count - 1] : try await command("DATA")
         guard dataReply.code == 354 else { return try await refused(dataReply, what: "DATA") }
         handedOver = true
-        try await connection.write(data)
-        let final = try await read(timeout: configuration.timeouts.command, waitingFor: "the reply to the message data")
+        let final = try await sendData(data)
         if final.isSuccess { return .sent(providerID: message.messageID) }
         if final.code == 421 { throw unexpected(final, after: "the message data") }
         return final.isPermanent ? .permanentFailure("message refused: \(final)") : .temporaryFailure("message deferred: \(final)")
@@ -250,21 +249,22 @@ struct SMTPSession: Sendable {
 
     /// Writes a command line and reads its reply.
     mutating func command(_ line: String, redacted: String? = nil, timeout: Duration? = nil) async throws -> SMTPReply {
-        try await send([line], redacted: redacted)
         let verb = redacted ?? Self.verb(line)
-        return try await read(timeout: timeout ?? configuration.timeouts.command, waitingFor: "the reply to \(verb)")
+        return try await exchange(commandBuffer([line], redacted: redacted), replies: 1,
+                                  timeout: timeout ?? configuration.timeouts.command,
+                                  waitingFor: "the reply to \(verb)")[0]
     }
 
     /// Writes command lines in one write, then reads their replies in order (RFC 2920).
     private mutating func pipeline(_ lines: [String]) async throws -> [SMTPReply] {
-        try await send(lines, redacted: nil)
-        var replies: [SMTPReply] = []
-        replies.reserveCapacity(lines.count)
-        for line in lines {
-            replies.append(try await read(timeout: configuration.timeouts.command,
-                                          waitingFor: "the reply to \(Self.verb(line)) (pipelined)"))
-        }
-        return replies
+        try await exchange(commandBuffer(lines, redacted: nil), replies: lines.count, timeout: configuration.timeouts.command,
+                           waitingFor: "the replies to \(lines.map(Self.verb).joined(separator: ", ")) (pipelined)")
+    }
+
+    /// Writes the message's data and reads the reply to it.
+    private mutating func sendData(_ data: ByteBuffer) async throws -> SMTPReply {
+        try await exchange(data, replies: 1, timeout: configuration.timeouts.command,
+                           waitingFor: "the reply to the message data")[0]
     }
 
     /// `MAIL`, `RCPT`, `DATA`: a command line's verb, for messages.
@@ -272,35 +272,36 @@ struct SMTPSession: Sendable {
         String(line.prefix(while: { $0 != " " && $0 != ":" }))
     }
 
-    private mutating func send(_ lines: [String], redacted: String?) async throws {
+    /// Command lines as one buffer, each ended by CRLF.
+    private func commandBuffer(_ lines: [String], redacted: String?) -> ByteBuffer {
         var buffer = ByteBuffer()
         for line in lines {
             logger.trace("smtp >", metadata: ["sequencer.smtp": "\(redacted ?? line)"])
             buffer.writeString(line)
             buffer.writeString("\r\n")
         }
-        do {
-            try await connection.write(buffer)
-        } catch {
-            // The connection is gone; the inbound side holds the reason (a failed TLS handshake, say).
-            do {
-                _ = try await read(timeout: .seconds(1), waitingFor: "the connection to close")
-            } catch let cause as SMTPTransportError where cause.code == .connectionClosed || cause.code == .timeout {
-                throw error
-            }
-            throw error
-        }
+        return buffer
     }
 
-    /// Reads one reply, closing the connection with a timeout error if none comes in time.
+    /// Reads one reply (the greeting), closing the connection with a timeout error if none comes in time.
     mutating func read(timeout: Duration, waitingFor what: String) async throws -> SMTPReply {
+        try await exchange(nil, replies: 1, timeout: timeout, waitingFor: what)[0]
+    }
+
+    /// Writes `buffer` (if any) and reads `count` replies; a connection that closes before they
+    /// all came is an error that says what we waited for.
+    private mutating func exchange(_ buffer: ByteBuffer?, replies count: Int, timeout: Duration, waitingFor what: String)
+        async throws -> [SMTPReply]
+    {
         let host = configuration.host
-        let timeoutError = SMTPTransportError(.timeout, "\(host) did not send \(what) within \(timeout)")
-        guard let reply = try await connection.next(timeout: timeout, timeoutError: timeoutError) else {
+        let replies = try await connection.exchange(
+            buffer, replies: count, timeout: timeout,
+            timeoutError: SMTPTransportError(.timeout, "\(host) did not send \(what) within \(timeout)"))
+        guard replies.count == count else {
             throw SMTPTransportError(.connectionClosed, "\(host) closed the connection while we waited for \(what)")
         }
-        logger.trace("smtp <", metadata: ["sequencer.smtp": "\(reply)"])
-        return reply
+        for reply in replies { logger.trace("smtp <", metadata: ["sequencer.smtp": "\(reply)"]) }
+        return replies
     }
 
     private func unexpected(_ reply: SMTPReply, after what: String) -> SMTPTransportError {

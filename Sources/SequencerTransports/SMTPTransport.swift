@@ -84,28 +84,47 @@ public struct SMTPTransport: EmailTransport {
     /// connection carries another message, so the runner can record it first. Never throws:
     /// connection problems are reported as temporary failures.
     public func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+        try await send(messages) { group in
+            for (index, outcome) in group { await report(index, outcome) }
+        }
+    }
+
+    /// Sends the batch over up to ``Configuration/maxConcurrentConnections`` connections; every
+    /// outcome that has come in while the last group was being reported is reported together,
+    /// and those connections carry their next messages once `report` returns. Never throws:
+    /// connection problems are reported as temporary failures.
+    public func send(
+        _ messages: [EmailMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void
+    ) async throws {
         let lanes = min(max(1, configuration.maxConcurrentConnections), messages.count)
-        await withTaskGroup(of: Delivered.self) { group in
+        let outbox = Outbox<Delivered>()
+        await withTaskGroup(of: Void.self) { group in
             var next = 0
+            var inFlight = 0
             func launch(_ session: SMTPSession?) {
                 let index = next
                 next += 1
-                group.addTask { await self.deliver(messages[index], index: index, over: session) }
+                inFlight += 1
+                group.addTask { outbox.put(await self.deliver(messages[index], index: index, over: session)) }
             }
             for _ in 0..<lanes { launch(pool.take()) }
             // Once a session cannot be opened, the messages not yet launched are not tried.
             var sessionFailure: String?
-            while let delivered = await group.next() {
-                await report(delivered.index, delivered.outcome)
-                sessionFailure = sessionFailure ?? delivered.sessionFailure
-                if sessionFailure == nil, next < messages.count {
-                    launch(delivered.session)
-                } else if let session = delivered.session {
-                    pool.give(session)
+            while inFlight > 0 {
+                let delivered = await outbox.takeAll()
+                inFlight -= delivered.count
+                await report(delivered.map { ($0.index, $0.outcome) })
+                for item in delivered {
+                    sessionFailure = sessionFailure ?? item.sessionFailure
+                    if sessionFailure == nil, next < messages.count {
+                        launch(item.session)
+                    } else if let session = item.session {
+                        pool.give(session)
+                    }
                 }
             }
-            if let sessionFailure {
-                for index in next..<messages.count { await report(index, .temporaryFailure(sessionFailure)) }
+            if let sessionFailure, next < messages.count {
+                await report((next..<messages.count).map { ($0, .temporaryFailure(sessionFailure)) })
             }
         }
     }

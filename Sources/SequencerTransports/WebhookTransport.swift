@@ -84,6 +84,16 @@ public struct WebhookTransport: EmailTransport, SMSTransport {
     /// Posts each email, up to ``Configuration/maxConcurrentRequests`` at once, reporting each
     /// outcome as its answer arrives.
     public func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+        try await send(messages) { group in
+            for (index, outcome) in group { await report(index, outcome) }
+        }
+    }
+
+    /// Posts each email, up to ``Configuration/maxConcurrentRequests`` at once, reporting the
+    /// answers that have arrived together.
+    public func send(
+        _ messages: [EmailMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void
+    ) async throws {
         await post(try messages.map { ($0.idempotencyKey, try Self.encoder.encode(EmailPayload($0))) }, reporting: report)
     }
 
@@ -97,14 +107,26 @@ public struct WebhookTransport: EmailTransport, SMSTransport {
     /// Posts each text message, up to ``Configuration/maxConcurrentRequests`` at once, reporting
     /// each outcome as its answer arrives.
     public func send(_ messages: [SMSMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+        try await send(messages) { group in
+            for (index, outcome) in group { await report(index, outcome) }
+        }
+    }
+
+    /// Posts each text message, up to ``Configuration/maxConcurrentRequests`` at once, reporting
+    /// the answers that have arrived together.
+    public func send(
+        _ messages: [SMSMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void
+    ) async throws {
         await post(try messages.map { ($0.idempotencyKey, try Self.encoder.encode(SMSPayload($0))) }, reporting: report)
     }
 
-    private func post(_ bodies: [(key: String, body: Data)], reporting report: (Int, DeliveryOutcome) async -> Void) async {
+    private func post(
+        _ bodies: [(key: String, body: Data)], reporting report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void
+    ) async {
         let configuration = self.configuration
         let client = self.client
         let logger = self.logger
-        await HTTPDelivery.forEach(bodies, limit: configuration.maxConcurrentRequests, reporting: report) { item in
+        await HTTPDelivery.forEach(bodies, limit: configuration.maxConcurrentRequests, reportingInGroups: report) { item in
             var headers = configuration.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             headers.append((configuration.idempotencyHeader, item.key))
             let request = HTTPDelivery.Request(url: configuration.url, headers: headers,

@@ -13,14 +13,14 @@ struct DeliveryDispatch: Sendable {
 
     /// Runs the batch; one result per input, in order. `build` makes an input's message from its
     /// rendered config; a config error fails that input's step alone. `send` hands the messages
-    /// to the transport, which reports each outcome as it comes: an accepted message is recorded
-    /// in the ledger before the transport goes on, so a crash repeats at most the message in
-    /// flight. Throws only when the ledger cannot reserve, before anything is sent (the engine
+    /// to the transport, which reports outcomes in groups as they come: a group's accepted
+    /// messages are recorded in the ledger (one write) before the transport goes on, so a crash
+    /// repeats at most the messages in flight. Throws only when the ledger cannot reserve, before anything is sent (the engine
     /// then retries the batch).
     func run<Message: Sendable>(
         _ batch: [RunnerInput],
         build: (RunnerInput) throws(SequencerError) -> Message,
-        send: ([Message], (Int, DeliveryOutcome) async -> Void) async throws -> Void,
+        send: ([Message], ([(index: Int, outcome: DeliveryOutcome)]) async -> Void) async throws -> Void,
         describe: (Message) -> String
     ) async throws -> [RunnerResult] {
         var results: [UUID: RunnerResult] = [:]
@@ -79,29 +79,36 @@ struct DeliveryDispatch: Sendable {
             var failed: [DeliveryKey: String] = [:]
             var reported = [Bool](repeating: false, count: toSend.count)
             let descriptions = toSend.map { describe($0.message) }
-            func record(_ index: Int, _ outcome: DeliveryOutcome) async {
-                guard toSend.indices.contains(index), !reported[index] else { return }
-                reported[index] = true
-                let (input, key, _) = toSend[index]
-                switch outcome {
-                case .sent(let providerID):
-                    results[input.id] = input.result(.next, message: "sent \(descriptions[index])\(Self.idSuffix(providerID))")
-                    // Recorded before the transport hands over the next message, so a crash can
-                    // repeat at most the one in flight. The message is out: a ledger error must not
-                    // turn into a retry of the step, which would send it again.
-                    do { try await ledger.markSent([key: providerID], now: now) } catch {
-                        logger.warning("could not record a sent delivery", metadata: [
-                            "sequencer.channel": "\(channel)", "sequencer.delivery": "\(key)", "sequencer.error": "\(error)",
-                        ])
+            func record(_ group: [(index: Int, outcome: DeliveryOutcome)]) async {
+                var sent: [DeliveryKey: String?] = [:]
+                for (index, outcome) in group {
+                    guard toSend.indices.contains(index), !reported[index] else { continue }
+                    reported[index] = true
+                    let (input, key, _) = toSend[index]
+                    switch outcome {
+                    case .sent(let providerID):
+                        results[input.id] = input.result(.next, message: "sent \(descriptions[index])\(Self.idSuffix(providerID))")
+                        sent[key] = providerID
+                    case .permanentFailure(let reason):
+                        failed[key] = reason
+                        results[input.id] = input.result(.fail("\(channel) rejected: \(reason)"))
+                    case .temporaryFailure(let reason):
+                        failed[key] = reason
+                        results[input.id] = input.result(.retry("\(channel) not sent: \(reason)"))
                     }
-                case .permanentFailure(let reason):
-                    failed[key] = reason
-                    results[input.id] = input.result(.fail("\(channel) rejected: \(reason)"))
-                case .temporaryFailure(let reason):
-                    failed[key] = reason
-                    results[input.id] = input.result(.retry("\(channel) not sent: \(reason)"))
+                    logger.debug("delivery", metadata: ["sequencer.delivery": "\(key)", "sequencer.outcome": "\(outcome)"])
                 }
-                logger.debug("delivery", metadata: ["sequencer.delivery": "\(key)", "sequencer.outcome": "\(outcome)"])
+                guard !sent.isEmpty else { return }
+                // Recorded before the transport hands over another message on these connections,
+                // so a crash can repeat at most the ones in flight. The messages are out: a ledger
+                // error must not turn into a retry of the step, which would send them again.
+                do { try await ledger.markSent(sent, now: now) } catch {
+                    logger.warning("could not record sent deliveries", metadata: [
+                        "sequencer.channel": "\(channel)", "sequencer.count": "\(sent.count)",
+                        "sequencer.deliveries": "\(sent.keys.map(\.description).sorted().joined(separator: " "))",
+                        "sequencer.error": "\(error)",
+                    ])
+                }
             }
             var stopped: String?
             do {
@@ -109,8 +116,10 @@ struct DeliveryDispatch: Sendable {
             } catch {
                 stopped = "\(error)"
             }
-            for index in toSend.indices where !reported[index] {
-                await record(index, .temporaryFailure(stopped ?? "the transport reported no outcome for this message"))
+            let unreported = toSend.indices.filter { !reported[$0] }
+            if !unreported.isEmpty {
+                let reason = stopped ?? "the transport reported no outcome for this message"
+                await record(unreported.map { ($0, .temporaryFailure(reason)) })
             }
             if !failed.isEmpty {
                 do { try await ledger.markFailed(failed, now: now) } catch {

@@ -13,9 +13,10 @@ public import Foundation
 ///    waits until that reservation goes stale;
 /// 2. hand the reserved messages to the transport, which reports each outcome as the provider
 ///    answers (``EmailTransport/send(_:reporting:)``);
-/// 3. ``markSent(_:now:)`` each accepted message, with its id, **before the transport hands over
-///    the next one** on that connection, and ``markFailed(_:now:)`` what was refused (in one call
-///    at the end), which frees those keys for the retry.
+/// 3. ``markSent(_:now:)`` the accepted messages of each report (one call per group the
+///    transport reports, ``EmailTransport/send(_:reportingInGroups:)``), with their ids, **before
+///    any of those connections hands over another message**, and ``markFailed(_:now:)`` what was
+///    refused (in one call at the end), which frees those keys for the retry.
 ///
 /// The engine commits the step's outcome after that. A crash, a failed commit or an expired lease
 /// after a message was recorded re-runs the visit, finds the key sent, and moves on without sending.
@@ -24,8 +25,9 @@ public import Foundation
 /// recording it: the process dies there (or the ledger write fails and the tick's commit fails
 /// too), or the connection drops after the message was handed over but before the provider's
 /// answer arrived (SMTP's reply to the final `.`, an HTTP response). It holds at most the
-/// message in flight on each connection: one for SMTP (messages go one after another), up to
-/// the transport's concurrency for HTTP (`maxConcurrentRequests`), never the rest of a batch.
+/// message in flight on each connection (messages on one connection go one after another): up
+/// to the transport's concurrency (SMTP's `maxConcurrentConnections`, HTTP's
+/// `maxConcurrentRequests`), never the rest of a batch.
 /// After a crash the key stays reserved, and once the reservation is older than `staleAfter` a
 /// re-run sends the message again; after a lost answer the send counts as a temporary failure
 /// and the step's retry sends it again. HTTP transports pass ``VisitKey/description`` as an

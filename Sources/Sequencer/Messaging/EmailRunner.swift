@@ -95,7 +95,7 @@ public struct EmailRunner: TaskRunner {
     public func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
         let dispatch = DeliveryDispatch(channel: "email", ledger: ledger, staleAfter: inFlightTimeout,
                                         frequencyCap: frequencyCap, logger: logger)
-        return try await dispatch.run(batch, build: message(for:), send: { try await transport.send($0, reporting: $1) }, describe: { message in
+        return try await dispatch.run(batch, build: message(for:), send: { try await transport.send($0, reportingInGroups: $1) }, describe: { message in
             "email to " + message.to.map(\.address).joined(separator: ", ")
         })
     }

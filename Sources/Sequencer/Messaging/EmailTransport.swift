@@ -38,6 +38,12 @@
 /// per message anyway; a transport with a batch API implements ``send(_:reporting:)`` itself
 /// (the package's SMTP and HTTP transports do) and reports each outcome as soon as it has it.
 ///
+/// **Reporting in groups.** ``EmailRunner`` actually calls ``send(_:reportingInGroups:)``: a
+/// transport that sends over several connections at once reports every outcome it has at that
+/// moment together (at most one per connection), and the runner records the group's accepted
+/// messages with one ledger write instead of one each. Its default implementation reports
+/// ``send(_:reporting:)``'s outcomes one by one; `SMTPTransport` implements it.
+///
 /// A repeated send is possible only in the window described in ``DeliveryLedger``; pass
 /// ``EmailMessage/idempotencyKey`` to a provider that deduplicates, and that window closes too.
 public protocol EmailTransport: Sendable {
@@ -50,6 +56,14 @@ public protocol EmailTransport: Sendable {
     /// Report every message once. Throw only when the rest of the batch cannot be handed over;
     /// messages not reported by then count as temporary failures.
     func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws
+
+    /// Sends a batch like ``send(_:reporting:)``, but calls `report` with every outcome known at
+    /// the time (indices and outcomes, at least one), awaiting it before any connection whose
+    /// outcome it carries hands over another message.
+    ///
+    /// Report every message once. Throw only when the rest of the batch cannot be handed over.
+    func send(_ messages: [EmailMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void)
+        async throws
 }
 
 extension EmailTransport {
@@ -58,5 +72,12 @@ extension EmailTransport {
         for (index, message) in messages.enumerated() {
             await report(index, await DeliveryOutcome.of { try await send([message]) })
         }
+    }
+
+    /// Reports ``send(_:reporting:)``'s outcomes one by one, each a group of its own.
+    public func send(
+        _ messages: [EmailMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void
+    ) async throws {
+        try await send(messages) { index, outcome in await report([(index, outcome)]) }
     }
 }

@@ -23,6 +23,10 @@ public protocol SMSTransport: Sendable {
     /// Sends a batch, reporting each outcome as soon as it is known; see
     /// ``EmailTransport/send(_:reporting:)``.
     func send(_ messages: [SMSMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws
+
+    /// Sends a batch, reporting outcomes in groups; see ``EmailTransport/send(_:reportingInGroups:)``.
+    func send(_ messages: [SMSMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void)
+        async throws
 }
 
 extension SMSTransport {
@@ -31,5 +35,12 @@ extension SMSTransport {
         for (index, message) in messages.enumerated() {
             await report(index, await DeliveryOutcome.of { try await send([message]) })
         }
+    }
+
+    /// Reports ``send(_:reporting:)``'s outcomes one by one, each a group of its own.
+    public func send(
+        _ messages: [SMSMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void
+    ) async throws {
+        try await send(messages) { index, outcome in await report([(index, outcome)]) }
     }
 }

@@ -221,7 +221,7 @@ func README_md_1022() async throws {
     }
 }
 
-// README.md:1143
+// README.md:1147
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -231,8 +231,8 @@ func README_md_1022() async throws {
     // …
 }
 
-// README.md:1177
-func README_md_1177() async throws {
+// README.md:1181
+func README_md_1181() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -242,8 +242,8 @@ func README_md_1177() async throws {
     ])
 }
 
-// README.md:1249
-func README_md_1249() async throws {
+// README.md:1253
+func README_md_1253() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -252,12 +252,17 @@ func README_md_1249() async throws {
     configuration.timeouts.connect = .seconds(10)     // TCP connect, TLS handshake and greeting
     configuration.timeouts.command = .seconds(60)     // every reply, including the one after the data
     configuration.maxMessagesPerConnection = 100
+    configuration.maxConcurrentConnections = 4        // connections a batch sends over at once, and kept open
+    configuration.idleTimeout = .seconds(30)          // how long a kept connection waits for the next batch
+    configuration.usesPipelining = true               // when the server offers PIPELINING
     let smtp = SMTPTransport(configuration: configuration)
     try await smtp.checkConnection()                  // optional: fail at startup on a wrong host or password
+    // at shutdown (optional: kept connections also close themselves after idleTimeout)
+    smtp.closeIdleConnections()
 }
 
-// README.md:1291
-func README_md_1291() async throws {
+// README.md:1309
+func README_md_1309() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -268,15 +273,15 @@ func README_md_1291() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1312
-func README_md_1312() async throws {
+// README.md:1330
+func README_md_1330() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1336
-func README_md_1336() async throws {
+// README.md:1354
+func README_md_1354() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -300,13 +305,13 @@ func README_md_1336() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
 }
 
-// README.md:1369
-func README_md_1369() async throws {
+// README.md:1387
+func README_md_1387() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
 
-// README.md:1589
-func README_md_1589() async throws {
+// README.md:1709
+func README_md_1709() async throws {
       for await event in sequencer.lifecycleEvents() where event.kind == .failed {
           logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
       }
