@@ -128,6 +128,8 @@ let package = Package(
                 "Sequencer",
                 "SequencerPostgres",
                 "SequencerPostgresTesting",
+                // --smtp: the Email step, for the zombie test.
+                "SequencerTransports",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -6,12 +6,17 @@
 //
 //   DATABASE_URL=postgres://… SequencerStressTicker --schema s --owner p1 [--start 1900000000]
 //       [--batch-size 250] [--step-budget 1] [--timeout 300]
+//
+// With --once it ticks once with the wall clock instead, and exits: the zombie test stops it with
+// SIGSTOP in the middle of that tick's send. --smtp URL adds the Email step (SMTPTransport, the
+// store as the deliveries ledger, --in-flight-timeout seconds); --lease sets the lease duration.
 import Foundation
 import Logging
 import PostgresNIO
 import Sequencer
 import SequencerPostgres
 import SequencerPostgresTesting
+import SequencerTransports
 import ServiceLifecycle
 import Synchronization
 
@@ -22,10 +27,18 @@ struct Options {
     var batchSize = 250
     var stepBudget = 1
     var timeout = 300.0
+    var once = false
+    var smtp: String?
+    var lease: Double?
+    var inFlightTimeout = 300.0
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
+            if flag == "--once" {
+                once = true
+                continue
+            }
             guard let value = rest.popFirst() else { throw Failure("missing value after \(flag)") }
             switch flag {
             case "--schema": schema = value
@@ -34,6 +47,9 @@ struct Options {
             case "--batch-size": batchSize = Int(try number(value, flag))
             case "--step-budget": stepBudget = Int(try number(value, flag))
             case "--timeout": timeout = try number(value, flag)
+            case "--smtp": smtp = value
+            case "--lease": lease = try number(value, flag)
+            case "--in-flight-timeout": inFlightTimeout = try number(value, flag)
             default: throw Failure("unknown option \(flag)")
             }
         }
@@ -102,6 +118,23 @@ func tickUntilDone(_ options: Options, client: PostgresClient, logger: Logger) a
     }
 }
 
+/// One tick with the wall clock, with the Email step when `--smtp` is given.
+func tickOnce(_ options: Options, client: PostgresClient, logger: Logger) async throws -> TickReport {
+    let store = try PostgresStore(client: client, configuration: .init(schema: options.schema), logger: logger)
+    var configuration = Sequencer.Configuration()
+    configuration.owner = options.owner
+    configuration.batchSize = options.batchSize
+    configuration.firesSchedules = false
+    if let lease = options.lease { configuration.leaseDuration = .milliseconds(Int(lease * 1_000)) }
+    var runners: [any TaskRunner] = .builtIn
+    if let smtp = options.smtp {
+        runners.append(EmailRunner(transport: SMTPTransport(configuration: try .init(url: smtp)), ledger: store,
+                                   inFlightTimeout: .milliseconds(Int(options.inFlightTimeout * 1_000))))
+    }
+    let sequencer = Sequencer(store: store, runners: runners, configuration: configuration, logger: logger)
+    return try await sequencer.tick(now: Date())
+}
+
 let logger = Logger(label: "sequencer.stress-ticker") { _ in SwiftLogNoOpLogHandler() }
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
@@ -110,7 +143,8 @@ do {
     let report = try await withThrowingTaskGroup(of: TickReport?.self) { group in
         group.addTask { await client.run(); return nil }
         defer { group.cancelAll() }
-        return try await tickUntilDone(options, client: client, logger: logger)
+        return options.once ? try await tickOnce(options, client: client, logger: logger)
+            : try await tickUntilDone(options, client: client, logger: logger)
     }
     print(#"{"owner":"\#(options.owner)","claimed":\#(report.claimed),"steps":\#(report.steps),"#
         + #""completed":\#(report.completed),"fencedOut":\#(report.fencedOut),"batches":\#(report.batches)}"#)

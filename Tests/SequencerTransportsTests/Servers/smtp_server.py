@@ -16,6 +16,7 @@ connections, and appends one JSON line per received message to --log:
 Modes: plain, starttls (STARTTLS offered and required), tls (implicit TLS), silent (accepts
 connections, never answers). --auth user:password requires AUTH PLAIN or LOGIN.
 --reject ADDRESS=CODE answers RCPT TO:<ADDRESS> with CODE (e.g. 550 or 451).
+--data-delay SECONDS records each message, then waits that long before accepting it (250).
 --drop-after N closes a connection, without a reply, at the first MAIL FROM after N messages
 on it (a server that dropped a kept connection while the client was not looking).
 --pipelining offers PIPELINING (aiosmtpd reads commands from a stream, so pipelined commands
@@ -66,11 +67,12 @@ def parse(raw: bytes):
 
 
 class Recorder:
-    def __init__(self, log_path, rejects, pipelining=False, drop_after=None):
+    def __init__(self, log_path, rejects, pipelining=False, drop_after=None, data_delay=0):
         self.log_path = log_path
         self.rejects = rejects
         self.pipelining = pipelining
         self.drop_after = drop_after
+        self.data_delay = data_delay
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -115,6 +117,8 @@ class Recorder:
         session.x_messages = getattr(session, "x_messages", 0) + 1
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         return "250 2.0.0 Ok: queued"
 
 
@@ -155,6 +159,7 @@ async def main():
     parser.add_argument("--reject", action="append", default=[])
     parser.add_argument("--pipelining", action="store_true")
     parser.add_argument("--drop-after", type=int)
+    parser.add_argument("--data-delay", type=float, default=0)
     parser.add_argument("--log", required=True)
     parser.add_argument("--ready", required=True)
     args = parser.parse_args()
@@ -170,7 +175,7 @@ async def main():
     for item in args.reject:
         address, code = item.rsplit("=", 1)
         rejects[address.lower()] = code
-    handler = Recorder(args.log, rejects, args.pipelining, args.drop_after)
+    handler = Recorder(args.log, rejects, args.pipelining, args.drop_after, args.data_delay)
 
     options = {"hostname": "sequencer-test", "auth_require_tls": False}
     if args.auth:

@@ -59,10 +59,13 @@ struct SMTPServerOptions: Sendable {
     var pipelining = false
     /// Drop a connection, without a reply, at the first `MAIL FROM` after this many messages on it.
     var dropAfter: Int?
+    /// Record each message, then wait this long (seconds) before accepting it.
+    var dataDelay: Double?
 
     var arguments: [String] {
         var arguments = ["--mode", mode.rawValue] + (pipelining ? ["--pipelining"] : [])
         if let dropAfter { arguments += ["--drop-after", "\(dropAfter)"] }
+        if let dataDelay { arguments += ["--data-delay", "\(dataDelay)"] }
         if let auth { arguments += ["--auth", "\(auth.user):\(auth.password)"] }
         for (address, code) in rejects.sorted(by: { $0.key < $1.key }) { arguments += ["--reject", "\(address)=\(code)"] }
         return arguments
