@@ -9,7 +9,8 @@
 //
 // With --once it ticks once with the wall clock instead, and exits: the zombie test stops it with
 // SIGSTOP in the middle of that tick's send. --smtp URL adds the Email step (SMTPTransport, the
-// store as the deliveries ledger, --in-flight-timeout seconds); --lease sets the lease duration.
+// store as the deliveries ledger, --in-flight-timeout seconds); --lease sets the lease duration
+// (seconds) in either mode.
 import Foundation
 import Logging
 import PostgresNIO
@@ -75,6 +76,7 @@ func tickUntilDone(_ options: Options, client: PostgresClient, logger: Logger) a
     configuration.batchSize = options.batchSize
     configuration.stepBudget = options.stepBudget
     configuration.yieldDelay = .milliseconds(1)
+    if let lease = options.lease { configuration.leaseDuration = .milliseconds(Int(lease * 1_000)) }
     let sequencer = Sequencer(store: store, configuration: configuration, logger: logger)
 
     let ticks = Atomic<Int>(0)
