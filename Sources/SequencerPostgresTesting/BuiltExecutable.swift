@@ -23,4 +23,23 @@ public enum BuiltExecutable {
         throw TestPostgresError("cannot find the \(name) executable (looked at \(candidates.map(\.path).joined(separator: ", "))); "
                                 + "build it with `swift build --product \(name)`")
     }
+
+    /// A process (not yet started) running `executable` with `arguments` against the database at
+    /// `databaseURL` (as `DATABASE_URL`), stdin empty; its output goes where the handles say
+    /// (nowhere when `nil`).
+    public static func process(
+        _ executable: URL, arguments: [String], databaseURL: String,
+        standardOutput: FileHandle? = nil, standardError: FileHandle? = nil
+    ) -> Process {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = standardOutput ?? FileHandle.nullDevice
+        process.standardError = standardError ?? FileHandle.nullDevice
+        return process
+    }
 }

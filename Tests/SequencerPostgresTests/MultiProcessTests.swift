@@ -95,15 +95,7 @@ struct MultiProcessTests {
 
     /// Starts a ticker process, its output discarded.
     static func startTicker(_ executable: URL, url: String, arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = url
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let process = BuiltExecutable.process(executable, arguments: arguments, databaseURL: url)
         try process.run()
         return process
     }
@@ -122,15 +114,9 @@ struct MultiProcessTests {
             try? FileManager.default.removeItem(at: output)
             try? FileManager.default.removeItem(at: errors)
         }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = url
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = try FileHandle(forWritingTo: errors)
+        let process = BuiltExecutable.process(executable, arguments: arguments, databaseURL: url,
+                                              standardOutput: try FileHandle(forWritingTo: output),
+                                              standardError: try FileHandle(forWritingTo: errors))
         let status: Int32 = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }

@@ -121,7 +121,7 @@ final class ZombieProcess {
         var description: String { "claimed \(claimed), fenced out \(fencedOut)" }
     }
 
-    private let process = Process()
+    private let process: Process
     private let output: URL
     private let errors: URL
 
@@ -130,14 +130,9 @@ final class ZombieProcess {
         errors = FileManager.default.temporaryDirectory.appendingPathComponent("zombie-\(UUID().uuidString).err")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-        process.executableURL = executable
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = url
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = try FileHandle(forWritingTo: errors)
+        process = BuiltExecutable.process(executable, arguments: arguments, databaseURL: url,
+                                          standardOutput: try FileHandle(forWritingTo: output),
+                                          standardError: try FileHandle(forWritingTo: errors))
         try process.run()
     }
 
