@@ -264,4 +264,98 @@ struct Answering: TaskRunner {
 /// A count shared with a listener's callback.
 final class SharedCount: Sendable {
     let value = Mutex(0)
+
+    /// PostgreSQL restarts (fast) and killed connections (`pg_terminate_backend` of every other
+    /// backend, the service's included) while the service drains work that keeps arriving. A
+    /// feeder enrolls batches with idempotency keys, retrying each until it is stored. Pass:
+    /// every enrollment completes along its path, no step is applied twice, the service is never
+    /// restarted, and failed ticks are logged at most about once a second.
+    ///
+    /// Faults: `SEQUENCER_RESTART_FAULTS` (default 4: two restarts, two rounds of killed connections).
+    @Test(.timeLimit(.minutes(3))) func theServiceKeepsItsWorkThroughRestartsAndKilledConnections() async throws {
+        let faults = ProcessInfo.processInfo.environment["SEQUENCER_RESTART_FAULTS"].flatMap(Int.init) ?? 4
+        let cluster = try await ThrowawayPostgres.start()
+        defer { Task { try? await cluster.stop() } }
+        var clientConfiguration = try DatabaseURL(cluster.url).clientConfiguration()
+        clientConfiguration.options.connectTimeout = .seconds(1)
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: TestPostgres.quietLogger)
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            let store = try PostgresStore(client: client, configuration: .init(schema: "restarts"), logger: testLogger)
+            try await store.migrate()
+            var tuning = Sequencer.Configuration()
+            tuning.claimTimeout = .seconds(1)
+            tuning.leaseDuration = .seconds(2)
+            tuning.batchSize = 20
+            tuning.stepBudget = 1
+            let sequencer = Sequencer(store: store, configuration: tuning, logger: testLogger)
+            try await sequencer.register(threeSteps)
+            let capture = LogCapture()
+            var configuration = SequencerService.Configuration()
+            configuration.interval = .milliseconds(50)
+            configuration.backoff.maximum = .seconds(1)
+            let service = SequencerService(sequencer, configuration: configuration, logger: capture.logger)
+            group.addTask { try await service.run() }
+
+            /// Runs `body` until it succeeds (the pool reconnects after a restart).
+            func retrying<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+                var lastError: (any Error)?
+                for _ in 0..<300 {
+                    do { return try await body() } catch {
+                        lastError = error
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                throw TestTimeout(what: "\(what) kept failing: \(String(describing: lastError))")
+            }
+            let feeding = Mutex(true)
+            let fed = Mutex(0)
+            group.addTask {
+                var batch = 0
+                while feeding.withLock({ $0 }) {
+                    let requests = (0..<100).map {
+                        EnrollmentRequest(subject: "user-\(batch)-\($0)", idempotencyKey: "feed-\(batch)-\($0)")
+                    }
+                    _ = try await retrying("enroll") { try await sequencer.enroll(requests, in: threeSteps.name) }
+                    fed.withLock { $0 += requests.count }
+                    batch += 1
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            for fault in 0..<faults {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 500...1_500)))
+                if fault.isMultiple(of: 2) {
+                    try await cluster.stopServer(.fast)
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...1_000)))
+                    try await cluster.startServer()
+                } else {
+                    _ = try await retrying("pg_terminate_backend") {
+                        try await client.query("""
+                            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                            WHERE pid <> pg_backend_pid() AND datname = current_database()
+                            """, logger: testLogger).collect()
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            feeding.withLock { $0 = false }
+            let total = fed.withLock { $0 }
+            var active = -1
+            for _ in 0..<600 where active != 0 {
+                active = (try? await store.scalar("SELECT count(*) FROM {s}.enrollments WHERE status <> 'completed'")) ?? -1
+                if active != 0 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let invariants = try await retrying("the invariants") { try await RunInvariants.read(store) }
+            #expect(invariants.enrollments >= total)
+            #expect(invariants == .clean(invariants.enrollments), "\(invariants)")
+            let seconds = (clock.now - started).timeInterval
+            let warnings = capture.count(.warning, containing: "tick failed")
+            #expect(warnings <= Int(seconds) + faults, "failed ticks logged at most about once a second: \(warnings) in \(seconds) s")
+            print("restarts: \(faults) faults, \(invariants.enrollments) enrollments in \(Int(seconds)) s, "
+                  + "\(warnings) failed-tick warnings: \(invariants)")
+            group.cancelAll()
+        }
+    }
 }
