@@ -157,6 +157,8 @@ public struct SMTPTransport: EmailTransport {
     private func deliver(_ message: EmailMessage, index: Int, over session: SMTPSession?) async -> Delivered {
         var session = session
         var reused = session != nil
+        // Built once: a replaced connection sends the same bytes.
+        let data = Self.dataBuffer(message.rfc5322Text())
         while true {
             if session == nil {
                 do {
@@ -169,8 +171,7 @@ public struct SMTPTransport: EmailTransport {
             }
             var handedOver = false
             do {
-                let outcome = try await session!.deliver(message, data: Self.dataBuffer(message.rfc5322Text()),
-                                                         handedOver: &handedOver)
+                let outcome = try await session!.deliver(message, data: data, handedOver: &handedOver)
                 if session!.transactions >= max(1, configuration.maxMessagesPerConnection) {
                     SMTPConnectionPool.close(session!)
                     session = nil
