@@ -162,6 +162,10 @@ enum EnrollmentTable {
     }
 
     /// Decodes every row of a result selected with ``selectList(_:)``.
+    static func decodeAll(_ rows: [PostgresRow]) throws -> [EnrollmentRow] {
+        try rows.map(decode)
+    }
+
     static func decodeAll(_ rows: PostgresRowSequence) async throws -> [EnrollmentRow] {
         var result: [EnrollmentRow] = []
         for try await row in rows { result.append(try decode(row)) }

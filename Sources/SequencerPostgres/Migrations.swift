@@ -65,7 +65,7 @@ extension PostgresStore {
         let schema = configuration.schema
         let lockKey = "sequencer.migrate:\(schema)"
         try await withStoreErrors("migrate schema '\(schema)'") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await withTransaction { [self] connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lockKey), 0))", logger: logger)
                 let exists = try await connection.query(
                     "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = \(schema))", logger: logger
@@ -181,14 +181,14 @@ extension PostgresStore {
     public func migrationStatus() async throws -> MigrationStatus {
         try await withStoreErrors("read the migration status of schema '\(configuration.schema)'") {
             let schema = configuration.schema
-            let exists = try await client.query("""
+            let exists = try await queryRows("""
                 SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = \(schema) AND tablename = 'schema_migrations')
-                """, logger: logger).collect()[0].decode(Bool.self)
+                """)[0].decode(Bool.self)
             guard exists else { return MigrationStatus(schemaExists: false, applied: [], pending: Self.migrations) }
             var applied: [MigrationStatus.Applied] = []
-            for try await (version, name, at) in try await client.query(
-                "SELECT version, name, applied_at FROM \(unescaped: tables.migrations) ORDER BY version", logger: logger
-            ).decode((Int, String, Date).self) {
+            for (version, name, at) in try await queryRows(
+                "SELECT version, name, applied_at FROM \(unescaped: tables.migrations) ORDER BY version"
+            ).decodeEach((Int, String, Date).self) {
                 applied.append(MigrationStatus.Applied(version: version, name: name, appliedAt: at))
             }
             let done = Set(applied.map(\.version))

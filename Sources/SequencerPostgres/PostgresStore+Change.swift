@@ -12,7 +12,7 @@ extension PostgresStore {
     /// that running services receive when the transaction commits.
     public func change(_ id: UUID, _ change: EnrollmentChange, now: Date) async throws -> Enrollment {
         try await withStoreErrors("change enrollment \(id)") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await withTransaction { [self] connection in
                 try await self.change(id, change, now: now, on: connection)
             }
         }
@@ -44,7 +44,7 @@ extension PostgresStore {
     /// at most one `pg_notify`.
     public func change(subject: String, _ change: EnrollmentChange, now: Date) async throws -> [Enrollment] {
         try await withStoreErrors("change the enrollments of subject '\(Limits.excerpt(subject))'") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await withTransaction { [self] connection in
                 let rows = try await connection.query("""
                     SELECT \(unescaped: EnrollmentTable.selectList()) FROM \(unescaped: tables.enrollments)
                     WHERE subject = \(subject) AND status IN ('active', 'paused')

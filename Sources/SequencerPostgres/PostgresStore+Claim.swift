@@ -36,8 +36,8 @@ extension PostgresStore {
             RETURNING \(unescaped: EnrollmentTable.selectList("e"))
             """
         return try await withStoreErrors("claim due enrollments") {
-            let rows = try await client.query(query, logger: logger)
-            let claimed = try await EnrollmentTable.decodeAll(rows)
+            let rows = try await queryRows(query)
+            let claimed = try EnrollmentTable.decodeAll(rows)
                 .map { ClaimedEnrollment(enrollment: $0.enrollment, fence: $0.fence) }
                 .sorted { ($0.enrollment.nextRunAt ?? .distantPast) < ($1.enrollment.nextRunAt ?? .distantPast) }
             logger.debug("claimed", metadata: [

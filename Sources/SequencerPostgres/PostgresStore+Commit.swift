@@ -19,7 +19,7 @@ extension PostgresStore {
         return try await withStoreErrors("commit \(request.outcomes.count) outcome(s)") {
             var applied = Set<UUID>()
             applied.reserveCapacity(request.outcomes.count)
-            for try await row in try await client.query(query, logger: logger) {
+            for row in try await queryRows(query) {
                 applied.insert(try row.decode(UUID.self))
             }
             // In the caller's order, as the in-memory store reports them.

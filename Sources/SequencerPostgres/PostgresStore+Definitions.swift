@@ -13,7 +13,7 @@ extension PostgresStore {
         let name = definition.name
         let lockKey = "sequencer.definition:\(configuration.schema):\(name)"
         return try await withStoreErrors("save definition '\(name)' v\(definition.version)") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await withTransaction { [self] connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lockKey), 0))", logger: logger)
                 let rows = try await connection.query("""
                     SELECT (SELECT body FROM \(unescaped: tables.definitions) WHERE name = \(name) AND version = \(definition.version)),
@@ -35,7 +35,7 @@ extension PostgresStore {
     /// The stored definition with this name and version; the greatest version when `version` is `nil`.
     public func definition(named name: String, version: Int?) async throws -> SequenceDefinition? {
         try await withStoreErrors("read definition '\(name)'") {
-            try await client.withConnection { connection in
+            try await withConnection { [self] connection in
                 try await definition(named: name, version: version, on: connection)
             }
         }
@@ -62,10 +62,10 @@ extension PostgresStore {
     public func definitionVersions() async throws -> [DefinitionVersion] {
         try await withStoreErrors("list definitions") {
             var versions: [DefinitionVersion] = []
-            for try await (name, version, steps, at) in try await client.query("""
+            for (name, version, steps, at) in try await queryRows("""
                 SELECT name, version, jsonb_array_length(body -> 'steps'), created_at
                 FROM \(unescaped: tables.definitions) ORDER BY name, version
-                """, logger: logger).decode((String, Int, Int, Date).self) {
+                """).decodeEach((String, Int, Int, Date).self) {
                 versions.append(DefinitionVersion(name: name, version: version, steps: steps, registeredAt: at))
             }
             return versions

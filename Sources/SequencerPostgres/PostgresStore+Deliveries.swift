@@ -30,11 +30,11 @@ extension PostgresStore: DeliveryLedger {
         guard !distinct.isEmpty else { return [:] }
         return try await withStoreErrors("reserve \(distinct.count) deliveries") {
             guard distinct.contains(where: { !$0.limits.isEmpty }) else {
-                return try await client.withConnection { connection in
+                return try await withConnection { [self] connection in
                     try await reserveStatement(distinct, channel: channel, now: now, staleAfter: staleAfter, on: connection)
                 }
             }
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await withTransaction { [self] connection in
                 try await reserveWithinLimits(distinct, channel: channel, now: now, staleAfter: staleAfter, on: connection)
             }
         }
@@ -166,7 +166,7 @@ extension PostgresStore: DeliveryLedger {
                 WHERE enrollment_id = \(key.enrollmentID) AND step_id = \(key.step) AND visit = \(Int64(key.visit))
                 """
             try await withStoreErrors("mark a delivery sent") {
-                _ = try await client.query(query, logger: logger).collect()
+                _ = try await queryRows(query)
             }
             return
         }
@@ -181,7 +181,7 @@ extension PostgresStore: DeliveryLedger {
             WHERE d.enrollment_id = u.enrollment_id AND d.step_id = u.step_id AND d.visit = u.visit
             """
         try await withStoreErrors("mark \(entries.count) deliveries sent") {
-            _ = try await client.query(query, logger: logger).collect()
+            _ = try await queryRows(query)
         }
     }
 
@@ -199,7 +199,7 @@ extension PostgresStore: DeliveryLedger {
               AND d.status = 'pending'
             """
         try await withStoreErrors("mark \(entries.count) deliveries failed") {
-            _ = try await client.query(query, logger: logger).collect()
+            _ = try await queryRows(query)
         }
     }
 }

@@ -23,7 +23,7 @@ extension PostgresStore {
         guard !enrollments.isEmpty else { return [] }
         for e in enrollments { try e.checkDates() }
         return try await withStoreErrors("enroll \(enrollments.count) subject(s)") {
-            try await client.withConnection { connection in
+            try await withConnection { [self] connection in
                 try await self.enrollBatches(enrollments, on: connection, ownsTransactions: true)
             }
         }

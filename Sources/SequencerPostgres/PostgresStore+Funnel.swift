@@ -15,7 +15,7 @@ extension PostgresStore {
         try Limits.check(now, field: "now", sequence: sequence)
         let until = SQLTimestamp(now), since = SQLTimestamp(now.addingTimeInterval(-3600))
         return try await withStoreErrors("read the funnel of '\(sequence)' v\(version)") {
-            let rows = try await client.query("""
+            let rows = try await queryRows("""
                 SELECT c.step_id, c.metric, sum(c.value)::bigint, NULL::timestamptz
                 FROM (SELECT step_id, metric, value FROM \(unescaped: tables.funnelCounters)
                       WHERE sequence_name = \(sequence) AND sequence_version = \(version)
@@ -33,10 +33,10 @@ extension PostgresStore {
                 WHERE ev.kind IN ('failed', 'retrying') AND ev.at > \(since) AND ev.at <= \(until)
                   AND e.sequence_name = \(sequence) AND e.sequence_version = \(version)
                 GROUP BY ev.kind
-                """, logger: logger)
+                """)
             var funnel = FunnelStatistics(sequence: sequence, version: version, at: now)
             var steps: [String?: FunnelStatistics.StepFigures] = [:]
-            for try await (stepID, metric, value, date) in rows.decode((String?, String, Int64, SQLTimestamp?).self) {
+            for (stepID, metric, value, date) in try rows.decodeEach((String?, String, Int64, SQLTimestamp?).self) {
                 let count = Int(value)
                 switch (stepID, metric) {
                 case (nil, "due"):
@@ -80,7 +80,7 @@ extension PostgresStore {
     public func foldStatistics() async throws -> Int {
         let lockKey = "\(tables.schema).funnel"
         return try await withStoreErrors("fold funnel counters") {
-            let rows = try await client.query("""
+            let rows = try await queryRows("""
                 WITH turn AS (SELECT pg_try_advisory_xact_lock(hashtext(\(lockKey))) AS held),
                 moved AS (
                     DELETE FROM \(unescaped: tables.funnelDeltas) WHERE (SELECT held FROM turn)
@@ -95,8 +95,8 @@ extension PostgresStore {
                     DO UPDATE SET value = c.value + excluded.value
                 )
                 SELECT count(*) FROM moved
-                """, logger: logger)
-            return try await rows.collect().first?.decode(Int.self) ?? 0
+                """)
+            return try rows.first?.decode(Int.self) ?? 0
         }
     }
 }

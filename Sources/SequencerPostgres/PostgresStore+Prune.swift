@@ -15,7 +15,7 @@ extension PostgresStore {
     /// deletes them, their events and their deliveries together.
     public func prune(_ request: PruneRequest) async throws -> PruneReport {
         try await withStoreErrors("prune finished enrollments") {
-            try await client.withConnection { connection in
+            try await withConnection { [self] connection in
                 try await self.prune(request, on: connection)
             }
         }

@@ -38,8 +38,8 @@ extension PostgresStore {
             ORDER BY id DESC LIMIT $\(binds.count)
             """
         return try await withStoreErrors("list enrollments") {
-            let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            let found = try await EnrollmentTable.decodeAll(rows).map(\.enrollment)
+            let rows = try await queryRows(PostgresQuery(unsafeSQL: sql, binds: binds))
+            let found = try EnrollmentTable.decodeAll(rows).map(\.enrollment)
             let page = Array(found.prefix(limit))
             return EnrollmentPage(enrollments: page,
                                   next: found.count > limit ? page.last.map { PageCursor.after($0.id) } : nil)
@@ -51,12 +51,12 @@ extension PostgresStore {
         let limit = max(1, min(limit, 10_000))
         let after = cursor?.eventPosition ?? 0
         return try await withStoreErrors("read history of \(id)") {
-            let rows = try await client.query("""
+            let rows = try await queryRows("""
                 SELECT \(unescaped: EventTable.columnNames), id FROM \(unescaped: tables.events)
                 WHERE enrollment_id = \(id) AND id > \(after) ORDER BY id LIMIT \(limit + 1)
-                """, logger: logger)
+                """)
             var events: [(HistoryEvent, Int64)] = []
-            for try await row in rows {
+            for row in rows {
                 events.append((try EventTable.decode(row), try row.makeRandomAccess()[7].decode(Int64.self)))
             }
             let page = events.prefix(limit)
@@ -69,13 +69,13 @@ extension PostgresStore {
     /// version's rows.
     public func stepCounts(sequence: String, version: Int) async throws -> [StepCount] {
         try await withStoreErrors("count enrollments of '\(sequence)' v\(version)") {
-            let rows = try await client.query("""
+            let rows = try await queryRows("""
                 SELECT step_id, status, count(*) FROM \(unescaped: tables.enrollments)
                 WHERE sequence_name = \(sequence) AND sequence_version = \(version)
                 GROUP BY step_id, status ORDER BY step_id NULLS LAST, status
-                """, logger: logger)
+                """)
             var counts: [StepCount] = []
-            for try await (step, status, count) in rows.decode((String?, String, Int).self) {
+            for (step, status, count) in try rows.decodeEach((String?, String, Int).self) {
                 guard let status = EnrollmentStatus(rawValue: status) else { continue }
                 counts.append(StepCount(step: step, status: status, count: count))
             }

@@ -7,10 +7,9 @@ extension PostgresStore {
     /// One enrollment, or `nil`.
     public func enrollment(_ id: UUID) async throws -> Enrollment? {
         try await withStoreErrors("read enrollment \(id)") {
-            let rows = try await client.query(
-                "SELECT \(unescaped: EnrollmentTable.selectList()) FROM \(unescaped: tables.enrollments) WHERE id = \(id)",
-                logger: logger)
-            return try await EnrollmentTable.decodeAll(rows).first?.enrollment
+            let rows = try await queryRows(
+                "SELECT \(unescaped: EnrollmentTable.selectList()) FROM \(unescaped: tables.enrollments) WHERE id = \(id)")
+            return try EnrollmentTable.decodeAll(rows).first?.enrollment
         }
     }
 
@@ -18,10 +17,9 @@ extension PostgresStore {
     /// `secrets` table, shared by every process on this schema.
     public func callbackSecret() async throws -> [UInt8] {
         try await withStoreErrors("read the callback secret") {
-            let rows = try await client.query("SELECT value FROM \(unescaped: tables.secrets) WHERE name = 'callback'",
-                                              logger: logger)
+            let rows = try await queryRows("SELECT value FROM \(unescaped: tables.secrets) WHERE name = 'callback'")
             var hex: String?
-            for try await row in rows { hex = try row.decode(String.self) }
+            for row in rows { hex = try row.decode(String.self) }
             guard let hex, hex.utf8.count == 64 else {
                 throw SequencerError(.storeFailure, "the schema has no callback secret; run the migrations (sequencer migrate)")
             }
@@ -35,34 +33,34 @@ extension PostgresStore {
     /// The enrollment for an idempotency key, or `nil`.
     public func enrollment(sequence: String, idempotencyKey: String) async throws -> Enrollment? {
         try await withStoreErrors("read enrollment by key in '\(sequence)'") {
-            let rows = try await client.query("""
+            let rows = try await queryRows("""
                 SELECT \(unescaped: EnrollmentTable.selectList()) FROM \(unescaped: tables.enrollments)
                 WHERE sequence_name = \(sequence) AND idempotency_key = \(idempotencyKey)
-                """, logger: logger)
-            return try await EnrollmentTable.decodeAll(rows).first?.enrollment
+                """)
+            return try EnrollmentTable.decodeAll(rows).first?.enrollment
         }
     }
 
     /// A subject's enrollments in every sequence, newest first; uses the `enrollments_subject` index.
     public func enrollments(subject: String, limit: Int) async throws -> [Enrollment] {
         try await withStoreErrors("read the enrollments of a subject") {
-            let rows = try await client.query("""
+            let rows = try await queryRows("""
                 SELECT \(unescaped: EnrollmentTable.selectList()) FROM \(unescaped: tables.enrollments)
                 WHERE subject = \(subject) ORDER BY created_at DESC, id DESC LIMIT \(max(0, limit))
-                """, logger: logger)
-            return try await EnrollmentTable.decodeAll(rows).map(\.enrollment)
+                """)
+            return try EnrollmentTable.decodeAll(rows).map(\.enrollment)
         }
     }
 
     /// An enrollment's history, oldest first (in the order events were written).
     public func history(of id: UUID) async throws -> [HistoryEvent] {
         try await withStoreErrors("read history of \(id)") {
-            let rows = try await client.query("""
+            let rows = try await queryRows("""
                 SELECT \(unescaped: EventTable.columnNames) FROM \(unescaped: tables.events)
                 WHERE enrollment_id = \(id) ORDER BY id
-                """, logger: logger)
+                """)
             var events: [HistoryEvent] = []
-            for try await row in rows { events.append(try EventTable.decode(row)) }
+            for row in rows { events.append(try EventTable.decode(row)) }
             return events
         }
     }

@@ -19,7 +19,7 @@ extension PostgresStore {
             RETURNING e.id
             """
         return try await withStoreErrors("release \(leases.count) lease(s)") {
-            let released = try await client.query(query, logger: logger).collect().count
+            let released = try await queryRows(query).count
             logger.debug("released leases", metadata: [
                 "sequencer.owner": "\(request.owner)", "sequencer.released": "\(released)",
             ])

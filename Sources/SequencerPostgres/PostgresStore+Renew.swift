@@ -20,7 +20,7 @@ extension PostgresStore {
             """
         return try await withStoreErrors("renew \(leases.count) lease(s)") {
             var renewed = Set<UUID>()
-            for try await row in try await client.query(query, logger: logger) {
+            for row in try await queryRows(query) {
                 renewed.insert(try row.decode(UUID.self))
             }
             let lost = request.leases.map(\.id).filter { !renewed.contains($0) }

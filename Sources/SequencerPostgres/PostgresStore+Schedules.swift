@@ -12,10 +12,10 @@ extension PostgresStore {
     /// Every stored schedule, by name; see ``Sequencer/SequenceStore/schedules()``.
     public func schedules() async throws -> [ScheduleState] {
         try await withStoreErrors("list schedules") {
-            let rows = try await client.query(
-                "SELECT \(unescaped: Self.scheduleColumns) FROM \(unescaped: tables.schedules) ORDER BY name", logger: logger)
+            let rows = try await queryRows(
+                "SELECT \(unescaped: Self.scheduleColumns) FROM \(unescaped: tables.schedules) ORDER BY name")
             var states: [ScheduleState] = []
-            for try await row in rows { states.append(try Self.decodeSchedule(row)) }
+            for row in rows { states.append(try Self.decodeSchedule(row)) }
             return states
         }
     }
@@ -23,9 +23,8 @@ extension PostgresStore {
     /// One stored schedule; see ``Sequencer/SequenceStore/schedule(named:)``.
     public func schedule(named name: String) async throws -> ScheduleState? {
         try await withStoreErrors("read schedule '\(name)'") {
-            let rows = try await client.query(
-                "SELECT \(unescaped: Self.scheduleColumns) FROM \(unescaped: tables.schedules) WHERE name = \(name)",
-                logger: logger).collect()
+            let rows = try await queryRows(
+                "SELECT \(unescaped: Self.scheduleColumns) FROM \(unescaped: tables.schedules) WHERE name = \(name)")
             return try rows.first.map(Self.decodeSchedule)
         }
     }
@@ -34,12 +33,12 @@ extension PostgresStore {
     /// and writes the result, in one transaction; see ``Sequencer/SequenceStore/modifySchedule(named:_:)``.
     /// Two processes creating the same name at once: the second's insert finds the first's row and
     /// runs again, reading it.
-    public func modifySchedule(named name: String, _ change: @Sendable (ScheduleState?) throws -> ScheduleState?)
+    public func modifySchedule(named name: String, _ change: @escaping @Sendable (ScheduleState?) throws -> ScheduleState?)
         async throws -> ScheduleState?
     {
         for _ in 1...3 {
             let (createdConcurrently, stored) = try await withStoreErrors("change schedule '\(name)'") {
-                try await client.withTransaction(logger: logger) { connection -> (Bool, ScheduleState?) in
+                try await withTransaction { [self] connection -> (Bool, ScheduleState?) in
                     let rows = try await connection.query("""
                         SELECT \(unescaped: Self.scheduleColumns) FROM \(unescaped: tables.schedules)
                         WHERE name = \(name) FOR UPDATE
@@ -82,15 +81,15 @@ extension PostgresStore {
     /// to it and is recorded as a skip), and its row's new state.
     public func fireSchedules(
         now: Date, limit: Int,
-        plan: @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
+        plan: @escaping @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
     ) async throws -> [ScheduleFiring] {
         guard limit > 0 else { return [] }
         return try await withStoreErrors("fire schedules") {
-            let due = try await client.query("""
+            let due = try await queryRows("""
                 SELECT EXISTS (SELECT 1 FROM \(unescaped: tables.schedules) WHERE enabled AND next_fire_at <= \(now))
-                """, logger: logger).collect()
+                """)
             guard try due.first?.decode(Bool.self) == true else { return [] }
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await withTransaction { [self] connection in
                 let rows = try await connection.query("""
                     SELECT \(unescaped: Self.scheduleColumns) FROM \(unescaped: tables.schedules)
                     WHERE enabled AND next_fire_at <= \(now)

@@ -52,7 +52,7 @@ public struct PostgresWakeUps: WakeUpSource {
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        try await client.withConnection { connection in
+                        try await store.withConnection { connection in
                             try await connection.listen(on: channel) { notifications in
                                 connected.value.withLock { $0 = true }
                                 let hadWarned = warned.value.withLock { state -> Bool in

@@ -68,14 +68,14 @@ extension ForwardingStore {
     }
     public func schedules() async throws -> [ScheduleState] { try await inner.schedules() }
     public func schedule(named name: String) async throws -> ScheduleState? { try await inner.schedule(named: name) }
-    public func modifySchedule(named name: String, _ change: @Sendable (ScheduleState?) throws -> ScheduleState?)
+    public func modifySchedule(named name: String, _ change: @escaping @Sendable (ScheduleState?) throws -> ScheduleState?)
         async throws -> ScheduleState?
     {
         try await inner.modifySchedule(named: name, change)
     }
     public func fireSchedules(
         now: Date, limit: Int,
-        plan: @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
+        plan: @escaping @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
     ) async throws -> [ScheduleFiring] {
         try await inner.fireSchedules(now: now, limit: limit, plan: plan)
     }

@@ -242,6 +242,128 @@ struct PostgresServiceTests {
             group.cancelAll()
         }
     }
+
+    /// PostgreSQL restarts (fast and immediate, down 0-1 s) and killed connections
+    /// (`pg_terminate_backend` of every other backend: the service's pool and its LISTEN
+    /// connection) while the service drains work that keeps arriving. A feeder enrolls small
+    /// batches with idempotency keys, retrying each until it is stored. Pass: every enrollment
+    /// completes along its path, no step is applied twice, the service ticks again after every
+    /// restart without being restarted, and failed ticks are logged at most about once a second.
+    ///
+    /// Faults: `SEQUENCER_RESTART_FAULTS` (default 4). With 30 this test hung before the store
+    /// stopped waiting on queries written to connections that had just closed (PostgresNIO 1.33).
+    @Test(.timeLimit(.minutes(10)))
+    func theServiceKeepsItsWorkThroughRestartsAndKilledConnections() async throws {
+        let faults = ProcessInfo.processInfo.environment["SEQUENCER_RESTART_FAULTS"].flatMap(Int.init) ?? 4
+        let cluster = try await ThrowawayPostgres.start()
+        defer { Task { try? await cluster.stop() } }
+        var clientConfiguration = try DatabaseURL(cluster.url).clientConfiguration()
+        clientConfiguration.options.connectTimeout = .seconds(1)
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: TestPostgres.quietLogger)
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            // The throwaway cluster commits asynchronously (set on its command line); an immediate stop would
+            // lose acknowledged commits. Sessions from here on commit synchronously (a database setting
+            // outranks the command line), and the fast restart and the killed connections before the first
+            // immediate stop replace every earlier session.
+            try await client.query("""
+                DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', current_database()); END $$
+                """, logger: testLogger)
+            let store = try PostgresStore(client: client, configuration: .init(schema: "restarts"), logger: testLogger)
+            try await store.migrate()
+            var tuning = Sequencer.Configuration()
+            tuning.claimTimeout = .seconds(1)
+            tuning.leaseDuration = .seconds(2)
+            tuning.batchSize = 20
+            tuning.stepBudget = 1
+            let sequencer = Sequencer(store: store, configuration: tuning, logger: testLogger)
+            try await sequencer.register(threeSteps)
+            let capture = LogCapture()
+            var configuration = SequencerService.Configuration()
+            configuration.interval = .milliseconds(50)
+            configuration.backoff.maximum = .seconds(1)
+            let service = SequencerService(sequencer, configuration: configuration, logger: capture.logger)
+            group.addTask { try await service.run() }
+
+            /// Runs `body` until it succeeds (the pool reconnects after a restart).
+            func retrying<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+                var lastError: (any Error)?
+                for _ in 0..<300 {
+                    do { return try await body() } catch {
+                        lastError = error
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                throw TestTimeout(what: "\(what) kept failing: \(String(describing: lastError))")
+            }
+            let feeding = Mutex(true)
+            let fed = Mutex(0)
+            group.addTask {
+                var batch = 0
+                while feeding.withLock({ $0 }) {
+                    let requests = (0..<10).map {
+                        EnrollmentRequest(subject: "user-\(batch)-\($0)", idempotencyKey: "feed-\(batch)-\($0)")
+                    }
+                    _ = try await retrying("enroll") { try await sequencer.enroll(requests, in: threeSteps.name) }
+                    fed.withLock { $0 += requests.count }
+                    batch += 1
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            var slowestResume: Duration = .zero
+            for fault in 0..<faults {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 500...1_500)))
+                if fault.isMultiple(of: 2) {
+                    try await cluster.stopServer(fault.isMultiple(of: 4) ? .fast : .immediate)
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...1_000)))
+                    try await cluster.startServer()
+                    // Ticking resumes without a restart of the service: a step advanced after the server is back.
+                    let back = clock.now
+                    let mark: Int = try await retrying("reading the last event") {
+                        try await store.scalar("SELECT coalesce(max(id), 0) FROM {s}.events")
+                    }
+                    var resumed = false
+                    while !resumed, clock.now - back < .seconds(60) {
+                        let advanced: Int? = try? await store.scalar(
+                            "SELECT count(*) FROM {s}.events WHERE id > \(mark) AND kind = 'advanced'")
+                        resumed = (advanced ?? 0) > 0
+                        if !resumed { try await Task.sleep(for: .milliseconds(20)) }
+                    }
+                    #expect(resumed, "the service advanced steps again after restart \(fault / 2 + 1)")
+                    slowestResume = max(slowestResume, clock.now - back)
+                } else {
+                    _ = try await retrying("pg_terminate_backend") {
+                        try await store.scalar("""
+                            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                            WHERE pid <> pg_backend_pid() AND datname = current_database()
+                            """)
+                    }
+                }
+            }
+            feeding.withLock { $0 = false }
+            // Drained: nothing left to do, or no progress for 20 s (a stuck service fails the invariants).
+            var remaining = -1, progressAt = clock.now
+            while remaining != 0, clock.now - progressAt < .seconds(20) {
+                let now: Int = (try? await store.scalar("SELECT count(*) FROM {s}.enrollments WHERE status <> 'completed'")) ?? -1
+                if now != remaining { progressAt = clock.now }
+                remaining = now
+                if remaining != 0 { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            let total = fed.withLock { $0 }
+            let invariants = try await retrying("the invariants") { try await RunInvariants.read(store) }
+            #expect(invariants.enrollments >= total)
+            #expect(invariants == .clean(invariants.enrollments), "\(invariants)")
+            let seconds = (clock.now - started).timeInterval
+            let warnings = capture.count(.warning, containing: "tick failed")
+            #expect(warnings <= Int(seconds) + faults, "failed ticks logged at most about once a second: \(warnings) in \(seconds) s")
+            print("restarts: \(faults) faults (\((faults + 1) / 2) restarts), \(invariants.enrollments) enrollments in "
+                  + "\(Int(seconds)) s, slowest resume after a restart \(slowestResume), "
+                  + "\(warnings) failed-tick warnings: \(invariants)")
+            group.cancelAll()
+        }
+    }
 }
 
 /// A runner that blocks until cancelled.

@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 import Sequencer
 import SequencerTesting
-import SequencerPostgres
+@testable import SequencerPostgres
 import SequencerPostgresTesting
 import Testing
 
@@ -56,7 +56,8 @@ extension PostgresStore {
     /// Runs a query with `{s}` standing for the quoted schema, returning the first column of the first row.
     func scalar<T: PostgresDecodable>(_ sql: String, as type: T.Type = Int.self) async throws -> T {
         let text = sql.replacingOccurrences(of: "{s}", with: "\"\(configuration.schema)\"")
-        let rows = try await client.query(PostgresQuery(unsafeSQL: text), logger: testLogger).collect()
+        // Through the store's guard: a query written to a connection that has just closed fails instead of hanging.
+        let rows = try await queryRows(PostgresQuery(unsafeSQL: text))
         return try rows[0].decode(T.self)
     }
 

@@ -18,7 +18,7 @@ extension InMemoryStore {
         scheduleTable.withLock { $0.states[name] }
     }
 
-    public func modifySchedule(named name: String, _ change: @Sendable (ScheduleState?) throws -> ScheduleState?)
+    public func modifySchedule(named name: String, _ change: @escaping @Sendable (ScheduleState?) throws -> ScheduleState?)
         async throws -> ScheduleState?
     {
         while true {
@@ -36,7 +36,7 @@ extension InMemoryStore {
 
     public func fireSchedules(
         now: Date, limit: Int,
-        plan: @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
+        plan: @escaping @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
     ) async throws -> [ScheduleFiring] {
         let picked: [ScheduleState] = scheduleTable.withLock { table in
             let due = table.states.values

@@ -8,7 +8,7 @@ extension SequenceStore {
     public func schedule(named name: String) async throws -> ScheduleState? { nil }
 
     /// Refuses: the default for stores that do not keep schedules.
-    public func modifySchedule(named name: String, _ change: @Sendable (ScheduleState?) throws -> ScheduleState?)
+    public func modifySchedule(named name: String, _ change: @escaping @Sendable (ScheduleState?) throws -> ScheduleState?)
         async throws -> ScheduleState?
     {
         throw SequencerError(.invalidState, "\(type(of: self)) does not keep schedules", field: "schedule")
@@ -17,7 +17,7 @@ extension SequenceStore {
     /// Nothing to fire: the default for stores that do not keep schedules.
     public func fireSchedules(
         now: Date, limit: Int,
-        plan: @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
+        plan: @escaping @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
     ) async throws -> [ScheduleFiring] { [] }
 }
 

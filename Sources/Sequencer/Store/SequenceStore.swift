@@ -134,7 +134,7 @@ public protocol SequenceStore: EnrollmentWriter {
     /// Reads a schedule (`nil` when there is none), hands it to `change`, and stores what
     /// `change` returns (`nil` deletes it), atomically: no fire or other change of that schedule
     /// comes between the read and the write. Returns what was stored.
-    func modifySchedule(named name: String, _ change: @Sendable (ScheduleState?) throws -> ScheduleState?) async throws
+    func modifySchedule(named name: String, _ change: @escaping @Sendable (ScheduleState?) throws -> ScheduleState?) async throws
         -> ScheduleState?
 
     /// Fires the enabled schedules due at `now`, at most `limit` of them, each exactly once
@@ -148,7 +148,7 @@ public protocol SequenceStore: EnrollmentWriter {
     /// Returns the firings as written, with ``ScheduleFiring/results``.
     func fireSchedules(
         now: Date, limit: Int,
-        plan: @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
+        plan: @escaping @Sendable (ScheduleState, _ lastEnrollment: Enrollment?, any EnrollmentWriter) async throws -> ScheduleFiring
     ) async throws -> [ScheduleFiring]
 }
 
