@@ -4,6 +4,13 @@ import PostgresNIO
 public import Sequencer
 
 extension PostgresStore {
+    /// The database server's clock (`clock_timestamp()`); see ``Sequencer/SequenceStore/storeTime()``.
+    public func storeTime() async throws -> Date? {
+        try await withStoreErrors("read the database's clock") {
+            try await queryRows("SELECT clock_timestamp()").first?.decode(Date.self)
+        }
+    }
+
     /// One enrollment, or `nil`.
     public func enrollment(_ id: UUID) async throws -> Enrollment? {
         try await withStoreErrors("read enrollment \(id)") {

@@ -63,6 +63,7 @@ extension ForwardingStore {
         try await inner.funnel(sequence: sequence, version: version, now: now)
     }
     public func foldStatistics() async throws -> Int { try await inner.foldStatistics() }
+    public func storeTime() async throws -> Date? { try await inner.storeTime() }
     public func change(subject: String, _ change: EnrollmentChange, now: Date) async throws -> [Enrollment] {
         try await inner.change(subject: subject, change, now: now)
     }

@@ -289,6 +289,47 @@ final class SlowRunner: TaskRunner {
     }
 }
 
+/// The service ticks with the store's clock: a store an hour ahead of this host makes an
+/// enrollment due in 30 minutes (by this host's clock) due now, and its history records the
+/// store's time; the store's clock is read once, then carried forward.
+@Suite("SequencerService's clock")
+struct ServiceClockTests {
+    @Test func theServiceTicksWithTheStoresClockReadOnceAndCarriedForward() async throws {
+        let store = AheadStore()
+        let sequencer = makeSequencer([RecordingRunner()], store: store)
+        try await sequencer.register(ServiceTests.twoSteps)
+        let id = try await sequencer.enroll("u", in: "two", now: Date().addingTimeInterval(1_800))
+        var configuration = SequencerService.Configuration()
+        configuration.retention = nil
+        let service = SequencerService(sequencer, configuration: configuration)
+        let first = try await service.tickOnce()
+        let second = try await service.tickOnce()
+        #expect(first.completed + second.completed == 1, "due by the store's clock, an hour ahead")
+        let completed = try #require(try await sequencer.history(of: id).last)
+        #expect(abs(completed.at.timeIntervalSinceNow - 3_600) < 60, "history in the store's time: \(completed.at)")
+        #expect(store.reads.withLock { $0 } == 3, "one resync (three reads), then carried forward")
+    }
+
+    @Test func aStoreWithoutAClockLeavesTheHostsClock() async throws {
+        let sequencer = makeSequencer([RecordingRunner()])
+        try await sequencer.register(ServiceTests.twoSteps)
+        let id = try await sequencer.enroll("u", in: "two", now: Date().addingTimeInterval(1_800))
+        let service = SequencerService(sequencer)
+        #expect(try await service.tickOnce().claimed == 0, "not due by this host's clock")
+        #expect(try await sequencer.enrollment(id).status == .active)
+    }
+}
+
+/// An in-memory store whose clock is an hour ahead of this host's, counting its reads.
+final class AheadStore: ForwardingStore {
+    let inner: any SequenceStore = InMemoryStore()
+    let reads = Mutex(0)
+    func storeTime() async throws -> Date? {
+        reads.withLock { $0 += 1 }
+        return Date().addingTimeInterval(3_600)
+    }
+}
+
 /// An in-memory store whose first `failures` claims fail, as a database that is down would.
 final class FlakyStore: ForwardingStore {
     struct Down: Error, CustomStringConvertible { var description: String { "connection refused" } }

@@ -106,7 +106,8 @@ public final class SequencerService: Service, Sendable {
     public let sequencer: Sequencer
     public let configuration: Configuration
     private let clock: any Clock<Duration>
-    private let now: @Sendable () -> Date
+    private let hostNow: (@Sendable () -> Date)?
+    private let storeClock: StoreClock
     private let wakeUpSource: (any WakeUpSource)?
     private let logger: Logger
     private let signal = WakeSignal()
@@ -121,19 +122,23 @@ public final class SequencerService: Service, Sendable {
     ///   - configuration: interval, wake-ups, shutdown timeout, backoff.
     ///   - clock: what the loop sleeps on; tests pass a clock they advance (`SequencerTesting`'s
     ///     `ManualClock`), so no test waits for real time.
-    ///   - now: the time each tick passes to ``Sequencer/tick(now:)``; the wall clock by default.
+    ///   - now: the time each tick passes to ``Sequencer/tick(now:)``. By default the store's
+    ///     clock (``SequenceStore/storeTime()``: the database server's), read once a minute and
+    ///     carried forward on the monotonic clock, so tickers on hosts whose clocks disagree, or
+    ///     jump, agree on what is due; the host's wall clock for a store without one (in-memory).
     ///   - wakeUps: where wake-ups come from, when not the store's own ``SequenceStore/wakeUps``.
     ///   - logger: `.info` per tick that did work (from the sequencer), `.warning` for failed ticks
     ///     (at most once a second) and for wake-ups that cannot be listened for.
     public init(
         _ sequencer: Sequencer, configuration: Configuration = .init(), clock: any Clock<Duration> = ContinuousClock(),
-        now: @escaping @Sendable () -> Date = { Date() }, wakeUps: (any WakeUpSource)? = nil,
+        now: (@Sendable () -> Date)? = nil, wakeUps: (any WakeUpSource)? = nil,
         logger: Logger = Logger(label: "sequencer.service")
     ) {
         self.sequencer = sequencer
         self.configuration = configuration
         self.clock = clock
-        self.now = now
+        self.hostNow = now
+        self.storeClock = StoreClock(store: sequencer.store)
         self.wakeUpSource = configuration.wakeUps == .listen ? (wakeUps ?? sequencer.store.wakeUps) : nil
         self.logger = logger
     }
@@ -183,7 +188,7 @@ public final class SequencerService: Service, Sendable {
     @discardableResult
     public func tickOnce() async throws -> TickReport {
         let sequencer = self.sequencer
-        let now = self.now()
+        let now = try await self.now()
         let timeout = configuration.shutdownTimeout
         let clock = self.clock
         return try await withThrowingTaskGroup(of: TickReport?.self) { group in
@@ -209,6 +214,12 @@ public final class SequencerService: Service, Sendable {
             }
             throw CancellationError()
         }
+    }
+
+    /// The time a tick or a retention pass runs with (see `init`'s `now`).
+    private func now() async throws -> Date {
+        if let hostNow { return hostNow() }
+        return try await storeClock.now()
     }
 
     private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
@@ -243,7 +254,7 @@ public final class SequencerService: Service, Sendable {
     private func retentionLoop(_ policy: RetentionPolicy) async {
         while !stopping {
             do {
-                let report = try await sequencer.prune(policy, now: now())
+                let report = try await sequencer.prune(policy, now: try await now())
                 publish(.pruned(report))
             } catch {
                 if stopping { break }

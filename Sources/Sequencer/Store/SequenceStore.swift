@@ -123,6 +123,12 @@ public protocol SequenceStore: EnrollmentWriter {
     /// delta rows were folded; stores with nothing to fold return 0.
     func foldStatistics() async throws -> Int
 
+    /// The store's own clock, when it has one: a database server's `clock_timestamp()`. A
+    /// ``SequencerService`` ticks with it, so every process that shares the store agrees on
+    /// what is due whatever its host's clock says. `nil` (the default) when the store has no
+    /// clock of its own: the host's clock decides.
+    func storeTime() async throws -> Date?
+
     // MARK: Schedules (see ScheduleStore.swift; the defaults keep none)
 
     /// Every stored schedule, by name.
@@ -155,6 +161,9 @@ public protocol SequenceStore: EnrollmentWriter {
 extension SequenceStore {
     /// Nothing to fold: the default for stores that keep their totals directly.
     public func foldStatistics() async throws -> Int { 0 }
+
+    /// No clock of its own: the default (the in-memory store lives in the host's process).
+    public func storeTime() async throws -> Date? { nil }
 }
 
 /// One registered version of a sequence, as ``SequenceStore/definitionVersions()`` lists it.
