@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Tests only: generated hostile input (Tests/SequencerTests/HostileInputPropertyTests.swift).
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         // Already in the graph through Hummingbird; the dashboard names HTTP statuses and fields.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         // Documentation only: `swift package generate-documentation --target Sequencer` (README "Documentation").
@@ -207,6 +209,7 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
         ),

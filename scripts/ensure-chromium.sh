@@ -13,11 +13,5 @@ for name in chromium chromium-browser google-chrome; do
 done
 
 echo "ensure-chromium: chromium not found; installing Debian's chromium package" >&2
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { echo "ensure-chromium: not root and no sudo; install chromium" >&2; exit 1; }
-    sudo="sudo"
-fi
-$sudo apt-get update -q >&2
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium >&2
+"$(dirname "$0")/apt-install.sh" ensure-chromium chromium
 command -v chromium

@@ -19,11 +19,5 @@ find_library() {
 find_library && exit 0
 
 echo "ensure-faketime: libfaketime not found; installing Debian's faketime package" >&2
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { echo "ensure-faketime: not root and no sudo; install faketime" >&2; exit 1; }
-    sudo="sudo"
-fi
-$sudo apt-get update -q >&2
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends faketime >&2
+"$(dirname "$0")/apt-install.sh" ensure-faketime faketime
 find_library

@@ -26,16 +26,7 @@ if bin=$(find_bin); then
 fi
 
 echo "ensure-postgres: initdb not found; installing Debian's postgresql package" >&2
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-        echo "ensure-postgres: not root and no sudo: install the postgresql package by hand" >&2
-        exit 1
-    fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update >&2
-$sudo apt-get install -y --no-install-recommends postgresql >&2
+"$(dirname "$0")/apt-install.sh" ensure-postgres postgresql
 
 if bin=$(find_bin); then
     echo "$bin"

@@ -199,10 +199,7 @@ struct PostgresServiceTests {
             let sequencer = Sequencer(store: store, configuration: tuning, logger: testLogger)
             try await sequencer.register(oneStep)
             let capture = LogCapture()
-            var configuration = SequencerService.Configuration()
-            configuration.interval = .milliseconds(200)
-            configuration.backoff.maximum = .seconds(1)
-            let service = SequencerService(sequencer, configuration: configuration, logger: capture.logger)
+            let service = restartTestService(sequencer, interval: .milliseconds(200), capture: capture)
             let events = service.events()
             group.addTask { try await service.run() }
 
@@ -281,10 +278,7 @@ struct PostgresServiceTests {
             let sequencer = Sequencer(store: store, configuration: tuning, logger: testLogger)
             try await sequencer.register(threeSteps)
             let capture = LogCapture()
-            var configuration = SequencerService.Configuration()
-            configuration.interval = .milliseconds(50)
-            configuration.backoff.maximum = .seconds(1)
-            let service = SequencerService(sequencer, configuration: configuration, logger: capture.logger)
+            let service = restartTestService(sequencer, interval: .milliseconds(50), capture: capture)
             group.addTask { try await service.run() }
 
             /// Runs `body` until it succeeds (the pool reconnects after a restart).
@@ -364,6 +358,15 @@ struct PostgresServiceTests {
             group.cancelAll()
         }
     }
+}
+
+/// A service for the restart tests: ticks every `interval`, backs off at most 1 s after a failed
+/// tick, and logs into `capture` (the tests count its failed-tick warnings).
+func restartTestService(_ sequencer: Sequencer, interval: Duration, capture: LogCapture) -> SequencerService {
+    var configuration = SequencerService.Configuration()
+    configuration.interval = interval
+    configuration.backoff.maximum = .seconds(1)
+    return SequencerService(sequencer, configuration: configuration, logger: capture.logger)
 }
 
 /// A runner that blocks until cancelled.

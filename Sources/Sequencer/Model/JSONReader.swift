@@ -105,13 +105,16 @@ package struct JSONReader {
             // Close containers.
             while true {
                 skipWhitespace()
-                guard var container = stack.popLast() else {
+                guard let container = stack.popLast() else {
                     guard index == bytes.count else {
                         throw failure("unexpected \(describeByte()) after the end of the document")
                     }
                     return value
                 }
-                switch container {
+                // `consume`: the popped container's array or dictionary has one owner, so adding
+                // to it does not copy it (a copy per element made a 10,000-step definition take
+                // seconds to read: quadratic).
+                switch consume container {
                 case .array(var elements):
                     elements.append(value)
                     if peek(UInt8(ascii: ",")) {
@@ -131,8 +134,7 @@ package struct JSONReader {
                         index += 1
                         skipWhitespace()
                         let next = try memberKey()
-                        container = .object(members, key: next)
-                        stack.append(container)
+                        stack.append(.object(members, key: next))
                         continue parsing
                     }
                     guard peek(UInt8(ascii: "}")) else {

@@ -76,8 +76,8 @@ extension TestServer {
     /// Starts the aiosmtpd server; TLS modes use the shared self-signed certificate.
     static func smtp(_ options: SMTPServerOptions = .init()) async throws -> TestServer {
         var arguments = options.arguments
+        let paths = try await TestCertificate.paths()   // made once; `smtpConfiguration` reads it
         if options.mode == .starttls || options.mode == .tls {
-            let paths = try TestCertificate.paths()
             arguments += ["--cert", paths.certificate, "--key", paths.key]
         }
         return try await start(script: "smtp_server.py", arguments: arguments)
@@ -101,7 +101,7 @@ extension TestServer {
                                                         credentials: credentials)
         if security != .plain {
             var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(TestCertificate.paths().certificate))
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(TestCertificate.madePaths().certificate))
             configuration.tlsConfiguration = tls
         }
         configuration.timeouts.connect = .seconds(10)

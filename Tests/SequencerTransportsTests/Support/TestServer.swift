@@ -1,6 +1,7 @@
 import Foundation
 import Sequencer
 import Testing
+import Synchronization
 
 /// A server process (a Python script from `Servers/`) started for one test, listening on a free
 /// port on 127.0.0.1 and logging what it receives as JSON lines.
@@ -42,7 +43,7 @@ final class TestServer {
 
     /// Starts `Servers/<script>` with `arguments`, then waits (polling, bounded) until it reports its port.
     static func start(script: String, arguments: [String]) async throws -> TestServer {
-        try PythonEnvironment.check(needsAiosmtpd: script == "smtp_server.py")
+        try await PythonEnvironment.check(needsAiosmtpd: script == "smtp_server.py")
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("sequencer-\(script.prefix(4))-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -85,15 +86,19 @@ struct TestServerError: Error, CustomStringConvertible {
 }
 
 /// Checks once per test run that python3, and aiosmtpd for the SMTP server, are there.
+///
+/// The checks run commands (python3, pip) and are awaited, never waited for on a thread: a lazy
+/// `static let` running them blocked every test thread that reached it at once, which on two
+/// cores stalled unrelated tests for seconds.
 enum PythonEnvironment {
-    static func check(needsAiosmtpd: Bool) throws {
-        if let problem = needsAiosmtpd ? aiosmtpdProblem : pythonProblem { throw TestServerError(problem) }
+    static func check(needsAiosmtpd: Bool) async throws {
+        if let problem = await (needsAiosmtpd ? aiosmtpdProblem : pythonProblem).value { throw TestServerError(problem) }
     }
 
-    private static let pythonProblem: String? = {
-        let python = run("/usr/bin/env", ["python3", "--version"])
+    private static let pythonProblem = Task<String?, Never> {
+        let python = await run("/usr/bin/env", ["python3", "--version"])
         return python.status == 0 ? nil : "The transport tests need python3 (3.9 or later) on the PATH: \(python.output)"
-    }()
+    }
 
     /// Where the tests install aiosmtpd when the machine's python3 lacks it: inside the package's
     /// build folder, so `swift test` works on a fresh machine (given PyPI) and touches nothing global.
@@ -108,53 +113,69 @@ enum PythonEnvironment {
         return environment
     }
 
-    private static let aiosmtpdProblem: String? = {
-        if let pythonProblem { return pythonProblem }
-        let check = { run("/usr/bin/env", ["python3", "-c", "import aiosmtpd"], environment: environment) }
-        if check().status == 0 { return nil }
-        let install = run("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                           "--target", localPackages, "aiosmtpd"])
-        let python = check()
+    private static let aiosmtpdProblem = Task<String?, Never> {
+        if let pythonProblem = await pythonProblem.value { return pythonProblem }
+        let check = { await run("/usr/bin/env", ["python3", "-c", "import aiosmtpd"], environment: environment) }
+        if await check().status == 0 { return nil }
+        let install = await run("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                                                 "--target", localPackages, "aiosmtpd"])
+        let python = await check()
         return python.status == 0 ? nil
             : "The SMTP tests need python3 with aiosmtpd and could not install it into \(localPackages): "
                 + "run `pip install aiosmtpd` (or scripts/ensure-python-deps.sh). pip said: \(install.output) "
                 + "python3 said: \(python.output)"
-    }()
+    }
 
     /// Runs a command to completion; its exit status and combined output.
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil)
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async
         -> (status: Int32, output: String)
     {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("sequencer-run-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let process = Process()
         if let environment { process.environment = environment }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (-1, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        guard let handle = try? FileHandle(forWritingTo: output) else { return (-1, "cannot write \(output.path)") }
+        process.standardOutput = handle
+        process.standardError = handle
+        let status: Int32 = await withCheckedContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                continuation.resume(returning: -1)
+            }
+        }
+        try? handle.close()
+        return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
 }
 
 /// A self-signed certificate for `localhost` and `127.0.0.1`, made once per test run with openssl.
 enum TestCertificate {
-    static func paths() throws -> (certificate: String, key: String) {
-        switch made {
-        case .success(let paths): return paths
-        case .failure(let error): throw error
-        }
+    /// Made by the first caller's task, awaited by the others (see ``PythonEnvironment``).
+    static func paths() async throws -> (certificate: String, key: String) {
+        let made = await making.value
+        done.withLock { $0 = made }
+        return try made.get()
     }
 
-    private static let made: Result<(certificate: String, key: String), TestServerError> = {
+    /// The paths once ``paths()`` has returned them (every SMTP test server awaits it first).
+    static func madePaths() throws -> (certificate: String, key: String) {
+        guard let made = done.withLock({ $0 }) else { throw TestServerError("the test certificate is not made yet") }
+        return try made.get()
+    }
+
+    private static let done = Mutex<Result<(certificate: String, key: String), TestServerError>?>(nil)
+
+    private static let making = Task<Result<(certificate: String, key: String), TestServerError>, Never> {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("sequencer-cert-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificate = directory.appendingPathComponent("cert.pem").path
         let key = directory.appendingPathComponent("key.pem").path
-        let result = PythonEnvironment.run("/usr/bin/env", [
+        let result = await PythonEnvironment.run("/usr/bin/env", [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
             "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
         ])
@@ -163,5 +184,5 @@ enum TestCertificate {
                                             + "which failed (install openssl: apt-get install openssl): \(result.output)"))
         }
         return .success((certificate, key))
-    }()
+    }
 }
