@@ -294,7 +294,9 @@ struct PostgresServiceTests {
             }
             let feeding = Mutex(true)
             let fed = Mutex(0)
+            let feederDone = Mutex(false)
             group.addTask {
+                defer { feederDone.withLock { $0 = true } }
                 var batch = 0
                 while feeding.withLock({ $0 }) {
                     let requests = (0..<10).map {
@@ -337,6 +339,8 @@ struct PostgresServiceTests {
                 }
             }
             feeding.withLock { $0 = false }
+            // The feeder finishes its batch and stops (cancelled in its pause, it would fail the group).
+            for _ in 0..<6_000 where !feederDone.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
             // Drained: nothing left to do, or no progress for 20 s (a stuck service fails the invariants).
             var remaining = -1, progressAt = clock.now
             while remaining != 0, clock.now - progressAt < .seconds(20) {
