@@ -166,10 +166,9 @@ enum EnrollmentTable {
         try rows.map(decode)
     }
 
+    /// The same, for a result still streaming (a query on a connection the caller holds).
     static func decodeAll(_ rows: PostgresRowSequence) async throws -> [EnrollmentRow] {
-        var result: [EnrollmentRow] = []
-        for try await row in rows { result.append(try decode(row)) }
-        return result
+        try decodeAll(try await rows.collect())
     }
 
     private static func shortRow(_ row: PostgresRow) -> SequencerError {

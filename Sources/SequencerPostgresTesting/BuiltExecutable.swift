@@ -43,3 +43,21 @@ public enum BuiltExecutable {
         return process
     }
 }
+
+extension Process {
+    /// Starts the process and waits for it to exit without holding a thread (tests share a few);
+    /// returns its exit status. Cancelling the caller terminates the process.
+    public func runToExit() async throws -> Int32 {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+                do { try run() } catch {
+                    terminationHandler = nil
+                    continuation.resume(throwing: error)
+                }
+            }
+        } onCancel: {
+            terminate()
+        }
+    }
+}

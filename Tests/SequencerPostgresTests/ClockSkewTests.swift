@@ -95,7 +95,8 @@ struct ClockSkewTests {
             let running = processes.filter(\.isRunning).count
             #expect(running == processes.count, "every ticker kept running")
             for (process, log) in zip(processes, logs) where !process.isRunning {
-                print("a ticker exited with \(process.terminationStatus) (\(process.executableURL?.path ?? "?") \(process.arguments ?? [])): \(((try? String(contentsOf: log, encoding: .utf8)) ?? "").prefix(700))")
+                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                print("a ticker exited with \(process.terminationStatus): \(output.prefix(700))")
             }
 
             // Per enrollment: how much earlier than due (by the database's clock) each wait ended.

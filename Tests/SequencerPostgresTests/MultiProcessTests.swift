@@ -117,17 +117,7 @@ struct MultiProcessTests {
         let process = BuiltExecutable.process(executable, arguments: arguments, databaseURL: url,
                                               standardOutput: try FileHandle(forWritingTo: output),
                                               standardError: try FileHandle(forWritingTo: errors))
-        let status: Int32 = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                do { try process.run() } catch {
-                    process.terminationHandler = nil
-                    continuation.resume(throwing: error)
-                }
-            }
-        } onCancel: {
-            process.terminate()
-        }
+        let status = try await process.runToExit()
         let stdout = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
         guard status == 0, let line = stdout.split(separator: "\n").last else {

@@ -8,12 +8,17 @@ import Synchronization
 /// So what is due is decided by one clock for every process that shares the store: a host clock
 /// minutes off, or one that jumps (an NTP step, a VM resumed), changes nothing, because the host's
 /// wall clock is never read while the store answers. A resync takes the shortest of three reads
-/// and half its round trip as its error (well under a millisecond on a LAN). Stores without a clock (in-memory) give `nil`, and the host's
-/// wall clock is used.
+/// and half its round trip as its error (well under a millisecond on a LAN). Stores without a
+/// clock (in-memory) give `nil`, and the host's wall clock is used.
 final class StoreClock: Sendable {
     private struct Anchor {
         var storeTime: Date
         var at: ContinuousClock.Instant
+
+        /// The store's time at `instant`, carried forward on the monotonic clock.
+        func storeTime(at instant: ContinuousClock.Instant) -> Date {
+            storeTime.addingTimeInterval((instant - at).timeInterval)
+        }
     }
 
     /// How often the store's clock is read again (the monotonic clock drifts by parts per million).
@@ -36,29 +41,33 @@ final class StoreClock: Sendable {
         guard storeHasClock.withLock({ $0 }) else { return Date() }
         let clock = ContinuousClock()
         if let anchor = anchor.withLock({ $0 }), clock.now - anchor.at < resyncInterval {
-            return anchor.storeTime.addingTimeInterval((clock.now - anchor.at).timeInterval)
+            return anchor.storeTime(at: clock.now)
         }
         do {
             // The server reads its clock somewhere in the round trip: take the middle of the
             // shortest of three reads (a read delayed by load would carry its delay forward).
-            var best: (anchor: Anchor, roundTrip: Duration)?
-            for _ in 0..<3 {
-                let sent = clock.now
-                guard let time = try await store.storeTime() else {
-                    storeHasClock.withLock { $0 = false }
-                    return Date()
-                }
-                let received = clock.now
-                if best == nil || received - sent < best!.roundTrip {
-                    best = (Anchor(storeTime: time, at: sent + (received - sent) / 2), received - sent)
-                }
+            guard var best = try await read(clock) else { return Date() }
+            for _ in 1..<3 {
+                guard let next = try await read(clock) else { return Date() }
+                if next.roundTrip < best.roundTrip { best = next }
             }
-            let read = best!.anchor
-            anchor.withLock { $0 = read }
-            return read.storeTime.addingTimeInterval((clock.now - read.at).timeInterval)
+            anchor.withLock { $0 = best.anchor }
+            return best.anchor.storeTime(at: clock.now)
         } catch {
             guard let anchor = anchor.withLock({ $0 }) else { throw error }
-            return anchor.storeTime.addingTimeInterval((clock.now - anchor.at).timeInterval)
+            return anchor.storeTime(at: clock.now)
         }
+    }
+
+    /// One read of the store's clock, placed at the middle of its round trip; `nil` when the
+    /// store has none (remembered: the host's clock is used from then on).
+    private func read(_ clock: ContinuousClock) async throws -> (anchor: Anchor, roundTrip: Duration)? {
+        let sent = clock.now
+        guard let time = try await store.storeTime() else {
+            storeHasClock.withLock { $0 = false }
+            return nil
+        }
+        let roundTrip = clock.now - sent
+        return (Anchor(storeTime: time, at: sent + roundTrip / 2), roundTrip)
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Sequencer
-import Testing
+import SequencerPostgresTesting
 import Synchronization
+import Testing
 
 /// A server process (a Python script from `Servers/`) started for one test, listening on a free
 /// port on 127.0.0.1 and logging what it receives as JSON lines.
@@ -140,15 +141,14 @@ enum PythonEnvironment {
         guard let handle = try? FileHandle(forWritingTo: output) else { return (-1, "cannot write \(output.path)") }
         process.standardOutput = handle
         process.standardError = handle
-        let status: Int32 = await withCheckedContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch {
-                process.terminationHandler = nil
-                continuation.resume(returning: -1)
-            }
+        do {
+            let status = try await process.runToExit()
+            try? handle.close()
+            return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+        } catch {
+            try? handle.close()
+            return (-1, "\(error)")
         }
-        try? handle.close()
-        return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
 }
 
