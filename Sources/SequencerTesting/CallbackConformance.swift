@@ -12,7 +12,48 @@ extension StoreConformance {
               body: callbackCompletions),
         Check(name: "a callback step times out to altNext, heartbeats move its timeout, and a completion may come first",
               body: callbackTimeouts),
+        Check(name: "a callback that comes back while the tick that started the work is still running is taken, "
+                  + "also when that tick entered the step",
+              body: instantCallbacks),
     ]
+
+    /// A runner whose outside system calls back at once: it completes each token before it
+    /// answers (as a job service that finishes quickly does while the tick is still running).
+    final class InstantCallbackRunner: TaskRunner {
+        let name = "InstantCallback"
+        let sequencer = Mutex<Sequencer?>(nil)
+        let refusals = Mutex<[String]>([])
+        var awaitsCallbacks: Bool { true }
+
+        func run(_ batch: [RunnerInput]) async throws -> [RunnerResult] {
+            guard let sequencer = self.sequencer.withLock({ $0 }) else { throw ConformanceFailure(message: "the runner has no sequencer", file: #fileID, line: #line) }
+            for input in batch {
+                do {
+                    _ = try await sequencer.complete(token: input.callbackToken ?? "none", outcome: .success(), now: input.now)
+                } catch {
+                    refusals.withLock { $0.append("\(error)") }
+                }
+            }
+            return batch.map { $0.result(.awaitCallback(CallbackWait(timeout: .seconds(3600)))) }
+        }
+    }
+
+    static func instantCallbacks(_ store: any SequenceStore) async throws {
+        let runner = InstantCallbackRunner()
+        let sequencer = Sequencer(store: store, runners: .builtIn + [runner])
+        runner.sequencer.withLock { $0 = sequencer }
+        try await sequencer.register(SequenceDefinition(name: "instant", version: 1, steps: [
+            .goTo("start", target: "run"),
+            Step(id: "run", runner: "InstantCallback"),
+            Step(id: "done", runner: "WaitForDuration", config: ["amount": 1, "unit": "days"]),
+        ]))
+        let entered = try await sequencer.enroll("entered-in-the-tick", in: "instant", now: t0)
+        for _ in 0..<4 { _ = try await sequencer.tick(now: t0) }
+        let refusals = runner.refusals.withLock { $0 }
+        try expect(refusals.isEmpty, "no completion refused: \(refusals)")
+        let e = try await sequencer.enrollment(entered)
+        try expect(e.stepID == "done", "the completion moved it on: at \(e.stepID ?? "none"), due \(String(describing: e.nextRunAt))")
+    }
 
     /// A runner that starts nothing: it keeps the tokens it was given and waits for a callback,
     /// with the config's `timeout` and optional `heartbeat` (seconds).

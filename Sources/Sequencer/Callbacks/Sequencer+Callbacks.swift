@@ -57,6 +57,11 @@ extension Sequencer {
     /// times out one interval from now (never after its overall timeout); without one, a heartbeat
     /// only records progress. Each heartbeat is a `heartbeat` history event.
     ///
+    /// A heartbeat that arrives before the step's wait is recorded (an outside system that
+    /// reports faster than the tick that started its work commits) changes nothing and is not
+    /// an error: there is no timeout to move yet, and recording it would fence that tick's
+    /// commit out and start the work a second time.
+    ///
     /// - Parameter progress: 0 to 100 when known.
     /// - Returns: the enrollment as changed; its ``Enrollment/callback`` shows the new timeout.
     /// - Throws: as ``complete(token:outcome:now:)`` (a completed callback takes no more
@@ -67,6 +72,10 @@ extension Sequencer {
             throw SequencerError(.outOfRange, "progress is 0 to 100; got \(progress)", field: "progress")
         }
         let (id, visit) = try await callbackVisit(of: token)
+        if let e = try await store.enrollment(id), e.visit <= visit, e.callback?.visit != visit,
+           e.status == .active || e.status == .paused {
+            return e
+        }
         return try await store.change(id, callbackChange(visit, .heartbeat(progress: progress)), now: now)
     }
 

@@ -112,6 +112,11 @@ struct BatchRun {
             for i in active where state.readyToRun(i) {
                 let e = state.items[i].enrollment
                 guard let stepID = e.stepID else { continue }
+                if state.items[i].stepsRun > 0, let step = state.items[i].definition?.step(stepID),
+                   sequencer.runners[step.runner]?.awaitsCallbacks == true {
+                    state.stopBeforeCallbackStep(i)
+                    continue
+                }
                 groups[GroupKey(name: e.sequenceName, version: e.sequenceVersion, step: stepID), default: []].append(i)
             }
             if groups.isEmpty { break }

@@ -348,6 +348,15 @@ struct BatchState {
         logger.debug("failed", metadata: ["sequencer.enrollment": "\(items[i].enrollment.id)", "sequencer.reason": "\(reason)"])
     }
 
+    /// Ends the enrollment's turn at a callback step it entered during this claim, due at once:
+    /// the step runs in a claim of its own, after the visit its token names is committed, so an
+    /// outside system that calls back before that claim's commit finds the visit and its
+    /// completion is taken (it fences that commit out, and the next claim acts on it).
+    mutating func stopBeforeCallbackStep(_ i: Int) {
+        items[i].touched = true
+        items[i].enrollment.nextRunAt = now
+    }
+
     /// Ends the enrollment's turn after it used its step budget; it is due again after
     /// ``Sequencer/Configuration/yieldDelay``.
     mutating func yield(_ i: Int) {
