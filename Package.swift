@@ -130,7 +130,7 @@ let package = Package(
                 "Sequencer",
                 "SequencerPostgres",
                 "SequencerPostgresTesting",
-                // --smtp: the Email step, for the zombie test.
+                // --smtp and --callback-url: the Email and HTTPTask steps, for the zombie and chaos tests.
                 "SequencerTransports",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

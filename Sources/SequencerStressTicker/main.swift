@@ -10,7 +10,13 @@
 // With --once it ticks once with the wall clock instead, and exits: the zombie test stops it with
 // SIGSTOP in the middle of that tick's send. --smtp URL adds the Email step (SMTPTransport, the
 // store as the deliveries ledger, --in-flight-timeout seconds); --lease sets the lease duration
-// (seconds) in either mode.
+// (seconds) in every mode.
+//
+// With --serve it runs the service as a host would, on the database's clock, until it is killed:
+// the chaos tests (Tests/SequencerTransportsTests/ChaosTests.swift) kill it, restart it and restart
+// the database under it. --callback-url URL adds the HTTPTask step; --interval (milliseconds) and
+// --max-attempts tune the service and the retries; warnings and errors go to standard error, one
+// line each, which the tests count.
 import Foundation
 import Logging
 import PostgresNIO
@@ -29,6 +35,10 @@ struct Options {
     var stepBudget = 1
     var timeout = 300.0
     var once = false
+    var serve = false
+    var callbackURL: String?
+    var interval = 200.0
+    var maxAttempts: Int?
     var smtp: String?
     var lease: Double?
     var inFlightTimeout = 300.0
@@ -36,8 +46,8 @@ struct Options {
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
-            if flag == "--once" {
-                once = true
+            if flag == "--once" || flag == "--serve" {
+                if flag == "--once" { once = true } else { serve = true }
                 continue
             }
             guard let value = rest.popFirst() else { throw Failure("missing value after \(flag)") }
@@ -51,6 +61,9 @@ struct Options {
             case "--smtp": smtp = value
             case "--lease": lease = try number(value, flag)
             case "--in-flight-timeout": inFlightTimeout = try number(value, flag)
+            case "--callback-url": callbackURL = value
+            case "--interval": interval = try number(value, flag)
+            case "--max-attempts": maxAttempts = Int(try number(value, flag))
             default: throw Failure("unknown option \(flag)")
             }
         }
@@ -120,31 +133,72 @@ func tickUntilDone(_ options: Options, client: PostgresClient, logger: Logger) a
     }
 }
 
-/// One tick with the wall clock, with the Email step when `--smtp` is given.
-func tickOnce(_ options: Options, client: PostgresClient, logger: Logger) async throws -> TickReport {
+/// The sequencer with the built-in runners, plus Email with `--smtp` and HTTPTask with `--callback-url`.
+func makeSequencer(_ options: Options, client: PostgresClient, logger: Logger) throws -> Sequencer {
     let store = try PostgresStore(client: client, configuration: .init(schema: options.schema), logger: logger)
     var configuration = Sequencer.Configuration()
     configuration.owner = options.owner
     configuration.batchSize = options.batchSize
     configuration.firesSchedules = false
     if let lease = options.lease { configuration.leaseDuration = .milliseconds(Int(lease * 1_000)) }
+    if let maxAttempts = options.maxAttempts { configuration.retry.maxAttempts = maxAttempts }
     var runners: [any TaskRunner] = .builtIn
     if let smtp = options.smtp {
         runners.append(EmailRunner(transport: SMTPTransport(configuration: try .init(url: smtp)), ledger: store,
                                    inFlightTimeout: .milliseconds(Int(options.inFlightTimeout * 1_000))))
     }
-    let sequencer = Sequencer(store: store, runners: runners, configuration: configuration, logger: logger)
-    return try await sequencer.tick(now: Date())
+    if let callbackURL = options.callbackURL {
+        runners.append(HTTPTaskRunner(configuration: .init(callbackURL: callbackURL), logger: logger))
+    }
+    return Sequencer(store: store, runners: runners, configuration: configuration, logger: logger)
 }
 
-let logger = Logger(label: "sequencer.stress-ticker") { _ in SwiftLogNoOpLogHandler() }
+/// One tick with the wall clock.
+func tickOnce(_ options: Options, client: PostgresClient, logger: Logger) async throws -> TickReport {
+    try await makeSequencer(options, client: client, logger: logger).tick(now: Date())
+}
+
+/// The service on the database's clock, until the process is killed (or its parent, the test, is
+/// gone); returning is a failure.
+func serve(_ options: Options, client: PostgresClient, logger: Logger) async throws -> TickReport {
+    let parent = getppid()
+    Thread.detachNewThread {
+        while getppid() == parent { Thread.sleep(forTimeInterval: 0.5) }
+        exit(0)
+    }
+    var configuration = SequencerService.Configuration()
+    configuration.interval = .milliseconds(Int(options.interval))
+    configuration.backoff.maximum = .seconds(1)
+    let service = SequencerService(try makeSequencer(options, client: client, logger: logger),
+                                   configuration: configuration, logger: logger)
+    try await service.run()
+    throw Failure("\(options.owner): the service stopped")
+}
+
+let options: Options
 do {
-    let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    options = try Options(Array(CommandLine.arguments.dropFirst()))
+} catch {
+    FileHandle.standardError.write(Data("SequencerStressTicker: \(error)\n".utf8))
+    exit(2)
+}
+let logger: Logger = {
+    guard options.serve else { return Logger(label: "sequencer.stress-ticker") { _ in SwiftLogNoOpLogHandler() } }
+    var logger = Logger(label: "sequencer.stress-ticker") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .warning
+    return logger
+}()
+do {
     guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else { throw Failure("DATABASE_URL is not set") }
-    let client = PostgresClient(configuration: try DatabaseURL(url).clientConfiguration(), backgroundLogger: logger)
+    var clientConfiguration = try DatabaseURL(url).clientConfiguration()
+    clientConfiguration.options.connectTimeout = .seconds(1)   // back within a tick of a restarted server
+    // PostgresNIO's own reconnection messages stay out of the counted lines: a host sets that logger apart.
+    let client = PostgresClient(configuration: clientConfiguration,
+                                backgroundLogger: Logger(label: "postgres") { _ in SwiftLogNoOpLogHandler() })
     let report = try await withThrowingTaskGroup(of: TickReport?.self) { group in
         group.addTask { await client.run(); return nil }
         defer { group.cancelAll() }
+        if options.serve { return try await serve(options, client: client, logger: logger) }
         return options.once ? try await tickOnce(options, client: client, logger: logger)
             : try await tickUntilDone(options, client: client, logger: logger)
     }

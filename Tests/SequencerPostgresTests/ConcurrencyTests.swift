@@ -46,7 +46,7 @@ struct ConcurrencyTests {
                 for ticker in tickers { reports.append(try await ticker.value) }
                 return reports
             }
-            let invariants = try await RunInvariants.read(store)
+            let invariants = try await HistoryInvariants.read(store)
             #expect(invariants == .clean(count), "\(invariants)")
             // Every ticker got work, and together they ran each of the 3 steps exactly once per enrollment.
             #expect(reports.allSatisfy { $0.steps > 0 }, "\(reports.map(\.steps))")
@@ -69,7 +69,7 @@ struct ConcurrencyTests {
             try await sequencer.register(threeSteps)
             _ = try await store.enroll((0..<count).map { newEnrollment("user-\($0)", due: t0) })
             let report = try await drain(sequencer, store: store, startingAt: t0)
-            let invariants = try await RunInvariants.read(store)
+            let invariants = try await HistoryInvariants.read(store)
             #expect(invariants == .clean(count), "\(invariants)")
             #expect(report.steps == 3 * count && report.claimed == count)
             #expect(watched.overlaps.withLock { $0 } > 0, "no claim or commit ever started while a commit was running")

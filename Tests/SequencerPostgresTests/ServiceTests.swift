@@ -350,7 +350,7 @@ struct PostgresServiceTests {
                 if remaining != 0 { try await Task.sleep(for: .milliseconds(200)) }
             }
             let total = fed.withLock { $0 }
-            let invariants = try await retrying("the invariants") { try await RunInvariants.read(store) }
+            let invariants = try await retrying("the invariants") { try await HistoryInvariants.read(store) }
             #expect(invariants.enrollments >= total)
             #expect(invariants == .clean(invariants.enrollments), "\(invariants)")
             let seconds = (clock.now - started).timeInterval

@@ -83,43 +83,9 @@ func newEnrollment(_ subject: String, in definition: SequenceDefinition = threeS
         context: context, stepID: definition.steps[0].id, nextRunAt: due, stepEnteredAt: t0, createdAt: t0, updatedAt: t0)
 }
 
-/// The history invariants of a drained run of ``threeSteps``, checked in SQL.
-struct RunInvariants: Equatable, CustomStringConvertible {
-    var enrollments = 0
-    var notCompleted = 0
-    /// (enrollment, fromStep, visit) transitions recorded more than once.
-    var duplicateTransitions = 0
-    /// Enrollments whose transitions are not exactly a→b→c→$end.
-    var wrongPaths = 0
-    /// Enrollments without exactly one `completed` event.
-    var wrongCompletions = 0
-
-    var description: String {
-        "enrollments=\(enrollments) notCompleted=\(notCompleted) duplicateTransitions=\(duplicateTransitions) "
-            + "wrongPaths=\(wrongPaths) wrongCompletions=\(wrongCompletions)"
+extension HistoryInvariants {
+    /// The invariants of a drained run of ``threeSteps`` in `store`'s schema.
+    static func read(_ store: PostgresStore) async throws -> HistoryInvariants {
+        try await read(client: store.client, schema: store.configuration.schema, paths: ["a>b,b>c,c>$end"])
     }
-
-    static func read(_ store: PostgresStore) async throws -> RunInvariants {
-        var result = RunInvariants()
-        result.enrollments = try await store.scalar("SELECT count(*) FROM {s}.enrollments")
-        result.notCompleted = try await store.scalar("SELECT count(*) FROM {s}.enrollments WHERE status <> 'completed'")
-        result.duplicateTransitions = try await store.scalar("""
-            SELECT count(*) FROM (
-                SELECT 1 FROM {s}.events WHERE kind IN ('advanced', 'altAdvanced', 'goalReached')
-                GROUP BY enrollment_id, from_step, visit HAVING count(*) > 1) AS d
-            """)
-        result.wrongPaths = try await store.scalar("""
-            SELECT count(*) FROM {s}.enrollments e WHERE (
-                SELECT string_agg(from_step || '>' || to_step, ',' ORDER BY id) FROM {s}.events
-                WHERE enrollment_id = e.id AND kind IN ('advanced', 'altAdvanced', 'goalReached')
-            ) IS DISTINCT FROM 'a>b,b>c,c>$end'
-            """)
-        result.wrongCompletions = try await store.scalar("""
-            SELECT count(*) FROM {s}.enrollments e
-            WHERE (SELECT count(*) FROM {s}.events WHERE enrollment_id = e.id AND kind = 'completed') <> 1
-            """)
-        return result
-    }
-
-    static func clean(_ count: Int) -> RunInvariants { RunInvariants(enrollments: count) }
 }

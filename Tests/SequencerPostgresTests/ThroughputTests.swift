@@ -2,6 +2,7 @@ import Foundation
 import Sequencer
 import SequencerTesting
 import SequencerPostgres
+import SequencerPostgresTesting
 import Testing
 
 /// Prints how fast one sequencer drains a batch of work. Measures, never asserts a time:
@@ -33,7 +34,7 @@ struct ThroughputTests {
                 if tick.claimed == 0 { break }
             }
             let drainTime = clock.now - start
-            let invariants = try await RunInvariants.read(store)
+            let invariants = try await HistoryInvariants.read(store)
             #expect(invariants == .clean(count), "\(invariants)")
             #expect(report.completed == count)
 

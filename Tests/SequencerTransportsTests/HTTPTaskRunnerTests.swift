@@ -105,41 +105,17 @@ struct HTTPTaskRunnerTests {
     /// the host's callback route (Hummingbird, on loopback) with a heartbeat and then its outcome;
     /// the route hands each report to the sequencer, and the ticks move the enrollments on.
     @Test func onPostgreSQLTheServiceCallsBackThroughTheHostsRoute() async throws {
-        let holder = Mutex<Sequencer?>(nil)
-        let router = Router()
-        router.post("callbacks/:token") { request, context -> HTTPResponse.Status in
-            guard let sequencer = holder.withLock({ $0 }) else { return .serviceUnavailable }
-            let token = try context.parameters.require("token")
-            let report = try JSONValue(json: String(buffer: try await request.body.collect(upTo: 1 << 20)))
-            switch report["status"]?.stringValue {
-            case "running": try await sequencer.heartbeat(token: token, progress: report["progress"]?.numberValue)
-            case "failed": try await sequencer.complete(token: token, outcome: .failure(report["reason"]?.stringValue ?? "failed"))
-            default: try await sequencer.complete(token: token, outcome: .success(report["result"]))
-            }
-            return .noContent
-        }
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
-                              logger: Logger(label: "callbacks") { _ in SwiftLogNoOpLogHandler() })
+        let endpoint = CallbackEndpoint()
         let jobs = try await TestServer.http(callingBack: true)
         defer { jobs.stop() }
         let client = try await TestPostgres.shared.client()
         let store = try PostgresStore(client: client, configuration: .init(schema: TestPostgres.uniqueSchema("tasks")),
                                       logger: TestPostgres.quietLogger)
         try await store.migrate()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            defer { group.cancelAll() }
-            var bound: Int?
-            for _ in 0..<500 where bound == nil {
-                bound = port.withLock { $0 }
-                if bound == nil { try await Task.sleep(for: .milliseconds(10)) }
-            }
-            let callbackPort = try #require(bound)
-            let tasks = HTTPTaskRunner(configuration: .init(callbackURL: "http://127.0.0.1:\(callbackPort)/callbacks/"))
+        try await endpoint.serve { callbackURL in
+            let tasks = HTTPTaskRunner(configuration: .init(callbackURL: callbackURL))
             let sequencer = makeSequencer(store: store, [tasks])
-            holder.withLock { $0 = sequencer }
+            endpoint.route(to: sequencer)
             try await sequencer.register(json: Self.release.replacingOccurrences(of: "PORT", with: "\(jobs.port)"))
             let ok = try await sequencer.enroll("release-1", in: "release", context: ["service": "api", "note": ""])
             let bad = try await sequencer.enroll("release-2", in: "release", context: ["service": "web", "note": "please-fail"])

@@ -301,6 +301,13 @@ func Sources_SequencerPostgres_PostgresStore_swift_24() async throws {
     }
 }
 
+// Sources/SequencerPostgresTesting/HistoryInvariants.swift:8
+func Sources_SequencerPostgresTesting_HistoryInvariants_swift_8() async throws {
+    let invariants = try await HistoryInvariants.read(client: client, schema: "chaos",
+                                                      paths: ["a>b,b>c,c>$end"])
+    #expect(invariants == .clean(10_000), "\(invariants)")
+}
+
 // Sources/SequencerPostgresTesting/TestPostgres.swift:13
 @Test func enrollsInsideATransaction() async throws {
     let client = try await TestPostgres.shared.client()

@@ -14,8 +14,8 @@ import ServiceLifecycle
 import UnixSignals
 import Testing
 
-// README.md:27
-func README_md_27() async throws {
+// README.md:29
+func README_md_29() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp://127.0.0.1:2525"))
     let sequencer = Sequencer(store: InMemoryStore(), runners: .builtIn + [EmailRunner(transport: smtp)])
@@ -39,8 +39,8 @@ func README_md_27() async throws {
     let report = try await sequencer.tick()      // call from your own timer, e.g. every second
 }
 
-// README.md:92
-func README_md_92() async throws {
+// README.md:94
+func README_md_94() async throws {
     let drip = SequenceDefinition(name: "trial-onboarding", version: 1, timeZone: "America/New_York") {
         Step(id: "welcome", runner: "Email", config: ["from": "hi@example.com", "to": ["{{email}}"],
                                                       "subject": "Welcome, {{name}}", "text": "…"])
@@ -54,8 +54,8 @@ func README_md_92() async throws {
     }
 }
 
-// README.md:111
-func README_md_111() async throws {
+// README.md:113
+func README_md_113() async throws {
     do {
         try await sequencer.register(drip)          // or: register(json: text)
     } catch let error as SequencerError {
@@ -63,8 +63,8 @@ func README_md_111() async throws {
     }
 }
 
-// README.md:126
-func README_md_126() async throws {
+// README.md:128
+func README_md_128() async throws {
     let id = try await sequencer.enroll("user-42", in: "trial-onboarding",
                                         context: ["email": "ada@example.com", "name": "Ada", "plan": "trial"],
                                         idempotencyKey: "signup-42")
@@ -72,13 +72,13 @@ func README_md_126() async throws {
                                          in: "trial-onboarding")                      // bulk, batched
 }
 
-// README.md:144
-func README_md_144() async throws {
+// README.md:146
+func README_md_146() async throws {
     let report = try await sequencer.tick()       // claims due enrollments, runs steps, commits
 }
 
-// README.md:154
-func README_md_154() async throws {
+// README.md:156
+func README_md_156() async throws {
     try await sequencer.updateContext(id, merging: ["plan": "pro"])   // goals are re-checked next tick
     try await sequencer.pause(id); try await sequencer.resume(id)
     try await sequencer.cancel(id)
@@ -90,8 +90,8 @@ func README_md_154() async throws {
     let byKey = try await sequencer.enrollment(sequence: "onboarding", idempotencyKey: "signup-42")
 }
 
-// README.md:178
-func README_md_178() async throws {
+// README.md:180
+func README_md_180() async throws {
     struct SlackRunner: TaskRunner {
         let name = "Slack"
         let client: SlackClient
@@ -106,8 +106,8 @@ func README_md_178() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [SlackRunner(client: slack)])
 }
 
-// README.md:216
-func README_md_216() async throws {
+// README.md:218
+func README_md_218() async throws {
     struct Webhook: TypedTaskRunner {
         struct Config: Decodable, Sendable { var url: String }
         let name = "Webhook"
@@ -118,20 +118,20 @@ func README_md_216() async throws {
     }
 }
 
-// README.md:379
-func README_md_379() async throws {
+// README.md:381
+func README_md_381() async throws {
     try await sequencer.send(event: "paid", data: ["plan": "pro"], to: .subject("user-42"))
     try await sequencer.send(event: "deployed", to: .enrollment(id))
 }
 
-// README.md:400
-func README_md_400() async throws {
+// README.md:402
+func README_md_402() async throws {
     let tasks = HTTPTaskRunner(configuration: .init(callbackURL: "https://app.example.com/sequencer/callbacks/"))
     let sequencer = Sequencer(store: store, runners: .builtIn + [tasks])
 }
 
-// README.md:418
-func README_md_418() async throws {
+// README.md:420
+func README_md_420() async throws {
     let router = Router()
     router.post("sequencer/callbacks/:token") { request, context -> HTTPResponse.Status in
         let token = try context.parameters.require("token")
@@ -151,8 +151,8 @@ func README_md_418() async throws {
     }
 }
 
-// README.md:554
-func README_md_554() async throws {
+// README.md:556
+func README_md_556() async throws {
     try await sequencer.schedule(Schedule(
         name: "weekly-report", recurrence: try Recurrence("0 9 * * MON"),
         timeZone: TimeZone(identifier: "Europe/Paris")!, sequence: "report",
@@ -161,8 +161,8 @@ func README_md_554() async throws {
     try await sequencer.pauseSchedule("weekly-report")   // resumeSchedule, deleteSchedule
 }
 
-// README.md:607
-func README_md_607() async throws {
+// README.md:609
+func README_md_609() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -176,8 +176,8 @@ func README_md_607() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:803
-func README_md_803() async throws {
+// README.md:807
+func README_md_807() async throws {
     let router = Router()
     var configuration = SequencerDashboard<BasicRequestContext>.Configuration()
     configuration.path = "/sequencer"        // the default
@@ -192,8 +192,8 @@ func README_md_803() async throws {
     dashboard.addRoutes(to: router)
 }
 
-// README.md:969
-func README_md_969() async throws {
+// README.md:973
+func README_md_973() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -212,8 +212,8 @@ func README_md_969() async throws {
     }
 }
 
-// README.md:1022
-func README_md_1022() async throws {
+// README.md:1034
+func README_md_1034() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -221,7 +221,7 @@ func README_md_1022() async throws {
     }
 }
 
-// README.md:1147
+// README.md:1159
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -231,8 +231,8 @@ func README_md_1022() async throws {
     // …
 }
 
-// README.md:1181
-func README_md_1181() async throws {
+// README.md:1193
+func README_md_1193() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -242,8 +242,8 @@ func README_md_1181() async throws {
     ])
 }
 
-// README.md:1253
-func README_md_1253() async throws {
+// README.md:1265
+func README_md_1265() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -261,8 +261,8 @@ func README_md_1253() async throws {
     smtp.closeIdleConnections()
 }
 
-// README.md:1309
-func README_md_1309() async throws {
+// README.md:1321
+func README_md_1321() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -273,15 +273,15 @@ func README_md_1309() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1330
-func README_md_1330() async throws {
+// README.md:1342
+func README_md_1342() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1354
-func README_md_1354() async throws {
+// README.md:1366
+func README_md_1366() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -305,13 +305,13 @@ func README_md_1354() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
 }
 
-// README.md:1387
-func README_md_1387() async throws {
+// README.md:1399
+func README_md_1399() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
 
-// README.md:1709
-func README_md_1709() async throws {
+// README.md:1720
+func README_md_1720() async throws {
       for await event in sequencer.lifecycleEvents() where event.kind == .failed {
           logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
       }

@@ -3,7 +3,7 @@
 
 It listens on 127.0.0.1 on a free port, writes {"port": N} to --ready once it accepts
 connections, and appends one JSON line per request to --log: method, path, headers (names
-lower-cased) and body. It answers 201 with {"sid": "SM<n>", "id": "msg-<n>"} unless a rule
+lower-cased), body and received_at (seconds since 1970). It answers 201 with {"sid": "SM<n>", "id": "msg-<n>"} unless a rule
 matches: a rule answers STATUS with BODY to any request whose body
 contains SUBSTRING (checked in the order given); it takes three arguments: --rule SUBSTRING STATUS BODY.
 
@@ -18,22 +18,37 @@ import os
 import signal
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def call_back(url, n, fail):
-    """Reports progress, then the outcome, to the host's callback URL."""
+    """Reports progress, then the outcome, to the host's callback URL.
+
+    Like a real job service, it retries a report the host could not take (no answer, or a 5xx:
+    the host's database restarting) every 0.2 s for up to two minutes; a 4xx answer is final.
+    """
     reports = [{"status": "running", "progress": 50}]
     reports.append({"status": "failed", "reason": "tests failed"} if fail else {"status": "succeeded", "result": {"job": n}})
     for report in reports:
         time.sleep(0.05)
-        request = urllib.request.Request(url, data=json.dumps(report).encode("utf-8"), method="POST",
-                                         headers={"Content-Type": "application/json"})
-        try:
-            urllib.request.urlopen(request, timeout=10).read()
-        except Exception as error:  # the test sees the enrollment not moving on
-            print(f"callback to {url} failed: {error}", flush=True)
+        deadline = time.monotonic() + 120
+        while True:
+            request = urllib.request.Request(url, data=json.dumps(report).encode("utf-8"), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(request, timeout=10).read()
+                break
+            except urllib.error.HTTPError as error:
+                if error.code < 500 or time.monotonic() > deadline:
+                    print(f"callback to {url} answered {error.code}", flush=True)
+                    break
+            except Exception as error:  # the test sees the enrollment not moving on
+                if time.monotonic() > deadline:
+                    print(f"callback to {url} failed: {error}", flush=True)
+                    break
+            time.sleep(0.2)
 
 
 def exit_with_parent():
@@ -73,6 +88,7 @@ def main():
                 n = counter[0]
                 with open(args.log, "a", encoding="utf-8") as log:
                     log.write(json.dumps({
+                        "received_at": time.time(),
                         "method": self.command,
                         "path": self.path,
                         "headers": {k.lower(): v for k, v in self.headers.items()},

@@ -12,6 +12,7 @@ connections, and appends one JSON line per received message to --log:
     auth_user, auth_mechanism   who authenticated, and how (null without AUTH)
     parsed      the message as Python's email package reads it: decoded headers,
                 content type, and each text part's decoded body
+    received_at when the message's data was received (seconds since 1970)
 
 Modes: plain, starttls (STARTTLS offered and required), tls (implicit TLS), silent (accepts
 connections, never answers). --auth user:password requires AUTH PLAIN or LOGIN.
@@ -34,6 +35,7 @@ import os
 import signal
 import ssl
 import sys
+import time
 import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -102,6 +104,7 @@ class Recorder:
         raw = envelope.original_content
         ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
         record = {
+            "received_at": time.time(),
             "peer": list(session.peer) if session.peer else None,
             "mail_from": envelope.mail_from,
             "mail_options": envelope.mail_options,

@@ -31,6 +31,8 @@ struct ReceivedMail: Decodable {
     /// With ``SMTPServerOptions/pipelining``: whether `RCPT` had arrived with `MAIL FROM`.
     var pipelined: Bool?
     var parsed: Parsed
+    /// When the server had the message's data (seconds since 1970).
+    var receivedAt: Double?
 
     /// The client's port: equal for messages sent over one connection.
     var clientPort: Int? { peer?.last?.numberValue.map(Int.init) }
@@ -116,6 +118,8 @@ struct ReceivedRequest: Decodable {
     var path: String
     var headers: [String: String]
     var body: String
+    /// When the server had the request (seconds since 1970).
+    var receivedAt: Double?
 
     /// The body read as `application/x-www-form-urlencoded`.
     var form: [String: String] {

@@ -1,0 +1,385 @@
+import Foundation
+import PostgresNIO
+import Sequencer
+@testable import SequencerPostgres
+import SequencerPostgresTesting
+import SequencerTransports
+import Testing
+
+/// What the chaos tests share: a schema with a mixed sequence (an Email, a wait, a branch, an
+/// HTTPTask waiting for its callback, a second Email, a wait), ticker processes running the
+/// service (`SequencerStressTicker --serve`), a real SMTP server, a job service that calls back,
+/// the host's callback route, a log of every lease change, and the checks of a drained run.
+final class ChaosRig {
+    static let proPath = "welcome>pause,pause>branch,branch>job,job>after-job,after-job>$end"
+    static let basicPath = "welcome>pause,pause>branch,branch>reminder,reminder>last-wait,last-wait>$end"
+    static let leaseSeconds = 2.0
+    static let intervalMilliseconds = 200.0
+
+    static func sequence(jobsPort: Int) -> String {
+        """
+        {"name": "chaos", "version": 1, "steps": [
+          {"id": "welcome", "runner": "Email", "config": {"from": "Acme <hi@acme.example>", "to": ["{{email}}"],
+                                                          "subject": "Welcome", "text": "Hi {{name}}."}},
+          {"id": "pause", "runner": "WaitForDuration", "config": {"amount": 2, "unit": "seconds"}},
+          {"id": "branch", "runner": "Conditional", "altNext": "reminder",
+           "config": {"lodashCommand": "eq", "value": {"type": "get", "value": "plan"}, "compareTo": {"type": "raw", "value": "pro"}}},
+          {"id": "job", "runner": "HTTPTask", "config": {"url": "http://127.0.0.1:\(jobsPort)/jobs", "payload": {"subject": "{{name}}"},
+                                                        "timeout": {"amount": 10, "unit": "minutes"}}},
+          {"id": "after-job", "runner": "GoTo", "config": {"target": "$end"}},
+          {"id": "reminder", "runner": "Email", "config": {"from": "Acme <hi@acme.example>", "to": ["{{email}}"],
+                                                           "subject": "Still there?", "text": "Hi again {{name}}."}},
+          {"id": "last-wait", "runner": "WaitForDuration", "config": {"amount": 1, "unit": "seconds"}}
+        ]}
+        """
+    }
+
+    /// One ticker process; a restarted ticker is a new one, with a new owner name.
+    final class Ticker {
+        let owner: String
+        let process: Process
+        let errors: URL
+        var killedAt: Date?
+
+        init(owner: String, process: Process, errors: URL) {
+            self.owner = owner
+            self.process = process
+            self.errors = errors
+        }
+
+        /// Lines the process wrote to standard error (its warnings and errors).
+        var errorLines: [Substring] {
+            ((try? String(contentsOf: errors, encoding: .utf8)) ?? "").split(separator: "\n")
+        }
+    }
+
+    let client: PostgresClient
+    let schema: String
+    let store: PostgresStore
+    let sequencer: Sequencer
+    let databaseURL: String
+    let smtp: TestServer
+    let jobs: TestServer
+    let callbackURL: String
+    let directory: URL
+    let executable: URL
+    private(set) var tickers: [Ticker] = []
+    /// Every ticker started, killed ones included.
+    private(set) var allTickers: [Ticker] = []
+    /// When each fault (a kill, a restart, killed connections) happened.
+    var faults: [Date] = []
+    private var generation = 0
+    private(set) var enrolled = 0
+
+    /// Sets the schema up (migrated, the sequence registered, lease changes logged).
+    init(client: PostgresClient, databaseURL: String, schema: String, smtp: TestServer, jobs: TestServer,
+         callbackURL: String, endpoint: CallbackEndpoint) async throws {
+        self.client = client
+        self.schema = schema
+        self.databaseURL = databaseURL
+        self.smtp = smtp
+        self.jobs = jobs
+        self.callbackURL = callbackURL
+        executable = try BuiltExecutable.url(named: "SequencerStressTicker", override: "SEQUENCER_STRESS_TICKER")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        store = try PostgresStore(client: client, configuration: .init(schema: schema), logger: TestPostgres.quietLogger)
+        try await store.migrate()
+        var configuration = Sequencer.Configuration()
+        configuration.owner = "test-host"
+        configuration.firesSchedules = false
+        sequencer = Sequencer(store: store, runners: .builtIn + [
+            EmailRunner(transport: SMTPTransport(configuration: try smtp.smtpConfiguration()), ledger: store),
+            HTTPTaskRunner(configuration: .init(callbackURL: callbackURL)),
+        ], configuration: configuration, logger: TestPostgres.quietLogger)
+        try await sequencer.register(json: Self.sequence(jobsPort: jobs.port))
+        endpoint.route(to: sequencer)
+        let s = quoted
+        for statement in [
+            """
+            CREATE TABLE \(s).lease_log (id bigserial PRIMARY KEY, enrollment_id uuid NOT NULL, old_owner text,
+                                         new_owner text, expires_at timestamptz, at timestamptz NOT NULL DEFAULT clock_timestamp())
+            """,
+            """
+            CREATE FUNCTION \(s).log_lease() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                INSERT INTO \(s).lease_log (enrollment_id, old_owner, new_owner, expires_at)
+                VALUES (NEW.id, OLD.lease_owner, NEW.lease_owner, NEW.lease_expires_at);
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE TRIGGER log_lease AFTER UPDATE ON \(s).enrollments FOR EACH ROW
+            WHEN (OLD.lease_owner IS DISTINCT FROM NEW.lease_owner OR OLD.lease_expires_at IS DISTINCT FROM NEW.lease_expires_at)
+            EXECUTE FUNCTION \(s).log_lease()
+            """,
+        ] {
+            _ = try await query(statement)
+        }
+    }
+
+    var quoted: String { "\"\(schema)\"" }
+
+    /// Runs `sql` through the store's connection guard (a statement written to a connection that
+    /// has just closed fails instead of hanging).
+    func query(_ sql: String) async throws -> [PostgresRow] {
+        try await store.queryRows(PostgresQuery(unsafeSQL: sql))
+    }
+
+    func count(_ sql: String) async throws -> Int {
+        try await query(sql)[0].decode(Int.self)
+    }
+
+    /// Starts `count` tickers.
+    func startTickers(_ count: Int) throws {
+        tickers = try (0..<count).map { try startTicker(slot: $0) }
+    }
+
+    /// A random ticker among those holding a live lease right now (work in flight), or any when none does.
+    func victim() async throws -> Int {
+        let holders = Set(try await query("""
+            SELECT DISTINCT lease_owner FROM \(quoted).enrollments WHERE lease_owner IS NOT NULL AND lease_expires_at > now()
+            """).map { try $0.decode(String.self) })
+        let slots = tickers.indices.filter { holders.contains(tickers[$0].owner) }
+        return slots.randomElement() ?? Int.random(in: tickers.indices)
+    }
+
+    /// Kills the ticker in `slot` (SIGKILL), waits until it is gone, and starts another in its place.
+    func killAndRestart(slot: Int) async throws {
+        let victim = tickers[slot]
+        kill(victim.process.processIdentifier, SIGKILL)
+        for _ in 0..<1_000 where victim.process.isRunning { try await Task.sleep(for: .milliseconds(2)) }
+        victim.killedAt = Date()
+        faults.append(victim.killedAt!)
+        tickers[slot] = try startTicker(slot: slot)
+    }
+
+    private func startTicker(slot: Int) throws -> Ticker {
+        generation += 1
+        let owner = "chaos-\(slot)-\(generation)"
+        let errors = directory.appendingPathComponent("\(owner).err")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        let process = BuiltExecutable.process(executable, arguments: [
+            "--serve", "--schema", schema, "--owner", owner, "--lease", "\(Self.leaseSeconds)",
+            "--interval", "\(Self.intervalMilliseconds)", "--batch-size", "10", "--max-attempts", "100",
+            "--smtp", "smtp://127.0.0.1:\(smtp.port)", "--in-flight-timeout", "3", "--callback-url", callbackURL,
+        ], databaseURL: databaseURL, standardError: try FileHandle(forWritingTo: errors))
+        try process.run()
+        let ticker = Ticker(owner: owner, process: process, errors: errors)
+        allTickers.append(ticker)
+        return ticker
+    }
+
+    /// Tickers that exited without being killed (the service stopped or the process crashed).
+    var exitedOnTheirOwn: [String] {
+        tickers.filter { !$0.process.isRunning }.map {
+            "\($0.owner) exited with \($0.process.terminationStatus): \($0.errorLines.suffix(3).joined(separator: " | "))"
+        }
+    }
+
+    /// Enrolls subjects `enrolled..<total`.
+    func enroll(upTo total: Int) async throws {
+        guard total > enrolled else { return }
+        _ = try await sequencer.enroll(Self.requests(enrolled..<total), in: "chaos")
+        enrolled = total
+    }
+
+    /// Subjects `user-N`, even ones on the `pro` branch, each with an idempotency key.
+    static func requests(_ numbers: Range<Int>) -> [EnrollmentRequest] {
+        numbers.map { n in
+            EnrollmentRequest(subject: "user-\(n)", context: [
+                "email": .string("user-\(n)@example.com"), "name": .string("User \(n)"),
+                "plan": .string(n.isMultiple(of: 2) ? "pro" : "basic"),
+            ], idempotencyKey: "chaos-\(n)")
+        }
+    }
+
+    /// Enrollments stored on each branch: the visits that must have sent a message or started a job.
+    func branches() async throws -> (pro: Int, basic: Int) {
+        let row = try await query("""
+            SELECT count(*) FILTER (WHERE context->>'plan' = 'pro'), count(*) FILTER (WHERE context->>'plan' = 'basic')
+            FROM \(quoted).enrollments
+            """)[0]
+        return try row.decode((Int, Int).self)
+    }
+
+    /// Delivery ledger rows not marked sent: `pending` ones whose ledger write a fault cut off
+    /// (the provider had the message; the step's commit went through), and any other.
+    func unsentDeliveries() async throws -> (pendingAtAFault: Int, other: [String]) {
+        let rows = try await query("""
+            SELECT status, updated_at, coalesce(last_error, '') FROM \(quoted).deliveries WHERE status <> 'sent'
+            """).map { try $0.decode((String, Date, String).self) }
+        var pendingAtAFault = 0
+        var other: [String] = []
+        for (status, updatedAt, error) in rows {
+            // Reserved within the in-flight timeout (3 s) and a second's slack before a fault.
+            if status == "pending", faults.contains(where: { $0 >= updatedAt && $0.timeIntervalSince(updatedAt) < 5 }) {
+                pendingAtAFault += 1
+            } else {
+                other.append("\(status) at \(updatedAt): \(error)")
+            }
+        }
+        return (pendingAtAFault, other)
+    }
+
+    func activeCount() async throws -> Int {
+        try await count("SELECT count(*) FROM \(quoted).enrollments WHERE status = 'active'")
+    }
+
+    /// Waits until no enrollment is active, failing after `stall` seconds without progress (a
+    /// count that fails, while a restarted server comes back, counts as no progress).
+    func drain(stall: Double = 60) async throws {
+        var last = Int.max
+        var lastProgress = Date()
+        while true {
+            let active = (try? await activeCount()) ?? last
+            if active == 0 { return }
+            if active < last {
+                last = active
+                lastProgress = Date()
+            } else if Date().timeIntervalSince(lastProgress) > stall {
+                let stuck = try? await query("""
+                    SELECT step_id || ' attempts ' || attempts || ' leased by ' || coalesce(lease_owner, 'nobody')
+                           || ' due ' || coalesce(to_char(next_run_at - now(), 'HH24:MI:SS'), 'never') || ': ' || coalesce(last_error, '')
+                           || ' (' || count(*) || ')'
+                    FROM \(quoted).enrollments WHERE status = 'active'
+                    GROUP BY step_id, attempts, lease_owner, next_run_at - now(), last_error LIMIT 10
+                    """).map { try $0.decode(String.self) }
+                let history = try? await query("""
+                    SELECT kind || ' ' || coalesce(from_step, '') || '>' || coalesce(to_step, '') || ' v' || visit || ' '
+                           || coalesce(message, '') || ' @' || to_char(at, 'MI:SS.MS')
+                    FROM \(quoted).events WHERE enrollment_id = (
+                        SELECT id FROM \(quoted).enrollments WHERE status = 'active' ORDER BY next_run_at LIMIT 1)
+                    ORDER BY id
+                    """).map { try $0.decode(String.self) }
+                throw TestServerError("\(active) enrollments still active after \(Int(stall)) s without progress: "
+                                      + (stuck ?? []).joined(separator: "; ") + "; the history of one: "
+                                      + (history ?? []).joined(separator: "; "))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    func stopTickers() {
+        for ticker in tickers where ticker.process.isRunning {
+            kill(ticker.process.processIdentifier, SIGKILL)
+        }
+    }
+
+    func removeFiles() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    // MARK: - Checks
+
+    func invariants() async throws -> HistoryInvariants {
+        try await HistoryInvariants.read(client: client, schema: schema, paths: [Self.proPath, Self.basicPath])
+    }
+
+    /// How orphaned leases (held by a killed ticker) were taken over.
+    struct Orphans: CustomStringConvertible {
+        var count = 0
+        var neverReclaimed = 0
+        /// The longest time from a kill to another ticker's claim of one of its leases.
+        var slowestAfterKill = 0.0
+        /// The longest time from a lease's expiry to its claim by another ticker.
+        var slowestAfterExpiry = 0.0
+        /// Takeovers of leases whose holder was alive (its lease expired under load).
+        var liveTakeovers = 0
+        /// Takeovers later than lease + one tick after the kill.
+        var late = 0
+
+        var description: String {
+            "orphaned leases \(count) (never reclaimed \(neverReclaimed), later than lease + one tick \(late)), "
+                + "slowest reclaim \(String(format: "%.2f", slowestAfterKill)) s after the kill, "
+                + "\(String(format: "%.2f", slowestAfterExpiry)) s after the lease expired; "
+                + "leases taken over from live tickers \(liveTakeovers)"
+        }
+    }
+
+    /// Reads the lease log: every lease whose next change is another owner's claim was taken over;
+    /// it was orphaned when its holder had been killed by then.
+    func orphans() async throws -> Orphans {
+        let rows = try await query("""
+            SELECT new_owner, expires_at, next_new, next_at FROM (
+                SELECT new_owner, expires_at, old_owner,
+                       lead(old_owner) OVER w AS next_old, lead(new_owner) OVER w AS next_new, lead(at) OVER w AS next_at
+                FROM \(quoted).lease_log WINDOW w AS (PARTITION BY enrollment_id ORDER BY id)
+            ) AS changes
+            WHERE new_owner IS NOT NULL AND (next_at IS NULL OR (next_new IS NOT NULL AND next_new <> new_owner))
+            """)
+        let killedAt = Dictionary(uniqueKeysWithValues: allTickers.compactMap { ticker in ticker.killedAt.map { (ticker.owner, $0) } })
+        let tick = Self.intervalMilliseconds / 1_000
+        var result = Orphans()
+        for row in rows {
+            let (owner, expiresAt, nextOwner, nextAt) = try row.decode((String, Date?, String?, Date?).self)
+            guard let killed = killedAt[owner], expiresAt.map({ $0 > killed }) ?? true else {
+                // Not a lease a killed ticker held when it died: a live holder's that expired under load.
+                if nextOwner != nil { result.liveTakeovers += 1 }
+                continue
+            }
+            result.count += 1
+            guard let nextAt, let expiresAt else {
+                result.neverReclaimed += 1
+                continue
+            }
+            let afterKill = nextAt.timeIntervalSince(killed)
+            result.slowestAfterKill = max(result.slowestAfterKill, afterKill)
+            result.slowestAfterExpiry = max(result.slowestAfterExpiry, nextAt.timeIntervalSince(expiresAt))
+            if afterKill > Self.leaseSeconds + tick { result.late += 1 }
+        }
+        return result
+    }
+
+    /// Messages the SMTP server received, and jobs the job service was asked to start, per visit.
+    struct Sends: CustomStringConvertible {
+        var messages = 0
+        var distinctMessages = 0
+        /// Copies beyond the first of a message (one `Message-ID` per visit).
+        var duplicateMessages = 0
+        /// Duplicates with fewer faults between their copies than extra copies: not explained by a fault.
+        var unexplainedDuplicates = 0
+        /// Faults (kills, restarts) after which a duplicate was sent.
+        var faultsWithDuplicates = 0
+        var jobs = 0
+        var distinctJobs = 0
+        var duplicateJobs = 0
+        var unexplainedDuplicateJobs = 0
+
+        var description: String {
+            "messages \(messages) (\(distinctMessages) visits, \(duplicateMessages) duplicates after \(faultsWithDuplicates) faults, "
+                + "\(unexplainedDuplicates) unexplained), jobs \(jobs) (\(distinctJobs) visits, \(duplicateJobs) duplicates, "
+                + "\(unexplainedDuplicateJobs) unexplained)"
+        }
+    }
+
+    func sends() throws -> Sends {
+        var result = Sends()
+        let mail = try smtp.mail()
+        result.messages = mail.count
+        var faultsWithDuplicates = Set<Int>()
+        func count(_ copies: [String: [Double]], duplicates: inout Int, unexplained: inout Int) {
+            for times in copies.values where times.count > 1 {
+                let sorted = times.sorted()
+                duplicates += sorted.count - 1
+                // A fault (a kill or restart) after the provider had the first copy and before the last.
+                let between = faults.indices.filter {
+                    let at = faults[$0].timeIntervalSince1970
+                    return at >= sorted[0] - 0.05 && at <= sorted[sorted.count - 1]
+                }
+                if between.count < sorted.count - 1 { unexplained += sorted.count - 1 - between.count }
+                if let first = between.first { faultsWithDuplicates.insert(first) }
+            }
+        }
+        let messages = Dictionary(grouping: mail, by: { $0.header("Message-ID") ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }
+        result.distinctMessages = messages.count
+        count(messages, duplicates: &result.duplicateMessages, unexplained: &result.unexplainedDuplicates)
+        result.faultsWithDuplicates = faultsWithDuplicates.count
+        let requests = try jobs.records(ReceivedRequest.self)
+        result.jobs = requests.count
+        let started = Dictionary(grouping: requests, by: { $0.headers["idempotency-key"] ?? "" })
+            .mapValues { $0.map { $0.receivedAt ?? 0 } }
+        result.distinctJobs = started.count
+        count(started, duplicates: &result.duplicateJobs, unexplained: &result.unexplainedDuplicateJobs)
+        return result
+    }
+}
