@@ -118,6 +118,56 @@ struct EnrollTests {
         }
     }
 
+    /// A 50 MB context (the limit is 1 MiB) read from JSON text and given to enroll, a bulk
+    /// enroll, a context update and an event: each is refused with `limitExceeded` naming the
+    /// context, before anything is written, and nothing is stored. Prints how long each took.
+    @Test func fiftyMegabyteContextsAreRefusedAndStoreNothing() async throws {
+        try await withStore { store in
+            let sequencer = Sequencer(store: store, logger: testLogger)
+            try await sequencer.register(threeSteps)
+            let clock = ContinuousClock()
+            var timings: [String] = []
+            func timed<T>(_ what: String, _ body: () async throws -> T) async rethrows -> T {
+                let start = clock.now
+                defer { timings.append("\(what) \(clock.now - start)") }
+                return try await body()
+            }
+            let text = #"{"plan": "pro", "notes": [""# + String(repeating: "x", count: 1_000) + #"""#
+                + String(repeating: #", ""# + String(repeating: "x", count: 1_000) + #"""#, count: 49_999) + "]}"
+            #expect(text.utf8.count > 50_000_000)
+            let context = try await timed("read 50 MB of JSON text") { try JSONValue(json: text) }
+
+            let one = try await timed("enroll") {
+                try await #require(throws: SequencerError.self) {
+                    try await sequencer.enroll("big", in: threeSteps.name, context: context)
+                }
+            }
+            #expect(one.code == .limitExceeded && one.field == "context" && one.sequence == threeSteps.name, "\(one)")
+            var requests = (0..<100).map { EnrollmentRequest(subject: "user-\($0)") }
+            requests[50].context = context
+            let bulk = try await timed("bulk enroll") {
+                try await #require(throws: SequencerError.self) { try await sequencer.enroll(requests, in: threeSteps.name) }
+            }
+            #expect(bulk.code == .limitExceeded && bulk.field == "context", "\(bulk)")
+            #expect(try await store.scalar("SELECT count(*) FROM {s}.enrollments") == 0)
+
+            let id = try await sequencer.enroll("small", in: threeSteps.name, context: ["plan": "basic"])
+            let update = try await timed("update the context") {
+                try await #require(throws: SequencerError.self) { try await sequencer.updateContext(id, merging: context.objectValue ?? [:]) }
+            }
+            #expect(update.code == .limitExceeded && (update.field ?? "").hasPrefix("context"), "\(update)")
+            let event = try await timed("send an event") {
+                try await #require(throws: SequencerError.self) {
+                    try await sequencer.send(event: "big", data: context.objectValue ?? [:], to: .enrollment(id))
+                }
+            }
+            #expect(event.code == .limitExceeded && (event.field ?? "").hasPrefix("context"), "\(event)")
+            #expect(try await sequencer.enrollment(id).context == ["plan": "basic"])
+            #expect(try await store.scalar("SELECT count(*) FROM {s}.enrollments") == 1)
+            print("50 MB contexts: \(timings.joined(separator: ", "))")
+        }
+    }
+
     /// Both calls carry idempotency keys, so every batch is an `INSERT … unnest` however large
     /// the call: the first creates 100,000; the second (1,500 requests, 1,000 of them known)
     /// creates 500 and returns the known ones' ids.

@@ -66,8 +66,9 @@ final class ChaosRig {
     private(set) var tickers: [Ticker] = []
     /// Every ticker started, killed ones included.
     private(set) var allTickers: [Ticker] = []
-    /// When each fault (a kill, a restart, killed connections) happened.
-    var faults: [Date] = []
+    /// When each fault happened: a kill (an instant), a restart (from the stop to the server
+    /// accepting connections again), killed connections (the statement that killed them).
+    var faults: [ClosedRange<Date>] = []
     private var generation = 0
     private(set) var enrolled = 0
 
@@ -149,7 +150,7 @@ final class ChaosRig {
         kill(victim.process.processIdentifier, SIGKILL)
         for _ in 0..<1_000 where victim.process.isRunning { try await Task.sleep(for: .milliseconds(2)) }
         victim.killedAt = Date()
-        faults.append(victim.killedAt!)
+        faults.append(victim.killedAt!...victim.killedAt!)
         tickers[slot] = try startTicker(slot: slot)
     }
 
@@ -212,7 +213,9 @@ final class ChaosRig {
         var other: [String] = []
         for (status, updatedAt, error) in rows {
             // Reserved within the in-flight timeout (3 s) and a second's slack before a fault.
-            if status == "pending", faults.contains(where: { $0 >= updatedAt && $0.timeIntervalSince(updatedAt) < 5 }) {
+            if status == "pending", faults.contains(where: {
+                $0.upperBound >= updatedAt && $0.lowerBound.timeIntervalSince(updatedAt) < 5
+            }) {
                 pendingAtAFault += 1
             } else {
                 other.append("\(status) at \(updatedAt): \(error)")
@@ -340,6 +343,9 @@ final class ChaosRig {
         var unexplainedDuplicates = 0
         /// Faults (kills, restarts) after which a duplicate was sent.
         var faultsWithDuplicates = 0
+        /// The most duplicate messages sent after one fault (each counted at the first fault
+        /// after its first copy): at most the messages in flight, one per SMTP connection (4).
+        var mostDuplicatesAfterOneFault = 0
         var jobs = 0
         var distinctJobs = 0
         var duplicateJobs = 0
@@ -347,6 +353,7 @@ final class ChaosRig {
 
         var description: String {
             "messages \(messages) (\(distinctMessages) visits, \(duplicateMessages) duplicates after \(faultsWithDuplicates) faults, "
+                + "at most \(mostDuplicatesAfterOneFault) after one, "
                 + "\(unexplainedDuplicates) unexplained), jobs \(jobs) (\(distinctJobs) visits, \(duplicateJobs) duplicates, "
                 + "\(unexplainedDuplicateJobs) unexplained)"
         }
@@ -356,24 +363,27 @@ final class ChaosRig {
         var result = Sends()
         let mail = try smtp.mail()
         result.messages = mail.count
-        var faultsWithDuplicates = Set<Int>()
+        var faultsWithDuplicates: [Int: Int] = [:]
         func count(_ copies: [String: [Double]], duplicates: inout Int, unexplained: inout Int) {
             for times in copies.values where times.count > 1 {
                 let sorted = times.sorted()
                 duplicates += sorted.count - 1
-                // A fault (a kill or restart) after the provider had the first copy and before the last.
+                // A fault after the provider had the first copy and before the last, or an outage
+                // under way when it had the first (its ledger write could not be made).
                 let between = faults.indices.filter {
-                    let at = faults[$0].timeIntervalSince1970
-                    return at >= sorted[0] - 0.05 && at <= sorted[sorted.count - 1]
+                    faults[$0].upperBound.timeIntervalSince1970 >= sorted[0] - 0.05
+                        && faults[$0].lowerBound.timeIntervalSince1970 <= sorted[sorted.count - 1]
                 }
                 if between.count < sorted.count - 1 { unexplained += sorted.count - 1 - between.count }
-                if let first = between.first { faultsWithDuplicates.insert(first) }
+                if let first = between.first { faultsWithDuplicates[first, default: 0] += sorted.count - 1 }
             }
         }
         let messages = Dictionary(grouping: mail, by: { $0.header("Message-ID") ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }
         result.distinctMessages = messages.count
         count(messages, duplicates: &result.duplicateMessages, unexplained: &result.unexplainedDuplicates)
         result.faultsWithDuplicates = faultsWithDuplicates.count
+        result.mostDuplicatesAfterOneFault = faultsWithDuplicates.values.max() ?? 0
+        faultsWithDuplicates = [:]
         let requests = try jobs.records(ReceivedRequest.self)
         result.jobs = requests.count
         let started = Dictionary(grouping: requests, by: { $0.headers["idempotency-key"] ?? "" })
