@@ -106,7 +106,9 @@ struct HTTPTaskRunnerTests {
     /// the route hands each report to the sequencer, and the ticks move the enrollments on.
     @Test func onPostgreSQLTheServiceCallsBackThroughTheHostsRoute() async throws {
         let endpoint = CallbackEndpoint()
-        let jobs = try await TestServer.http(callingBack: true)
+        // Its heartbeat comes 0.5 s after the job started, usually once the wait is recorded (the
+        // chaos tests call back within 0.1 s).
+        let jobs = try await TestServer.http(callingBack: true, callbackDelay: 0.5)
         defer { jobs.stop() }
         let client = try await TestPostgres.shared.client()
         let store = try PostgresStore(client: client, configuration: .init(schema: TestPostgres.uniqueSchema("tasks")),
@@ -130,8 +132,11 @@ struct HTTPTaskRunnerTests {
             let done = try await sequencer.enrollment(ok)
             #expect(done.context["deploy"]?["job"]?.numberValue != nil, "\(done.context)")
             let okHistory = try await sequencer.history(of: ok).map { "\($0.kind.rawValue) \($0.message ?? "")" }
-            #expect(okHistory.contains("heartbeat heartbeat at 50%") && okHistory.contains("callbackCompleted callback succeeded (result in deploy)"),
-                    "\(okHistory)")
+            #expect(okHistory.contains("callbackCompleted callback succeeded (result in deploy)"), "\(okHistory)")
+            // The heartbeat is recorded when it comes after the wait (usually: 0.5 s after the job
+            // started); one that beats the tick's commit changes nothing, and under a loaded test run
+            // it may. The conformance checks record heartbeats deterministically, on both stores.
+            #expect(okHistory.filter { $0.hasPrefix("heartbeat") }.allSatisfy { $0 == "heartbeat heartbeat at 50%" }, "\(okHistory)")
             let failed = try await sequencer.history(of: bad).last { $0.fromStep == "deploy" && $0.toStep == "rollback" }
             #expect(failed?.kind == .altAdvanced && failed?.message == "callback failed: tests failed")
             #expect(try jobs.records(ReceivedRequest.self).count == 2, "each job started once")

@@ -151,8 +151,8 @@ func README_md_420() async throws {
     }
 }
 
-// README.md:556
-func README_md_556() async throws {
+// README.md:559
+func README_md_559() async throws {
     try await sequencer.schedule(Schedule(
         name: "weekly-report", recurrence: try Recurrence("0 9 * * MON"),
         timeZone: TimeZone(identifier: "Europe/Paris")!, sequence: "report",
@@ -161,8 +161,8 @@ func README_md_556() async throws {
     try await sequencer.pauseSchedule("weekly-report")   // resumeSchedule, deleteSchedule
 }
 
-// README.md:609
-func README_md_609() async throws {
+// README.md:612
+func README_md_612() async throws {
     let client = PostgresClient(configuration: config, backgroundLogger: logger)
     let store = try PostgresStore(client: client, logger: logger)
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: smtp, ledger: store)], logger: logger)
@@ -176,8 +176,8 @@ func README_md_609() async throws {
     try await app.runService()                    // SIGTERM: a graceful shutdown, then exit
 }
 
-// README.md:807
-func README_md_807() async throws {
+// README.md:810
+func README_md_810() async throws {
     let router = Router()
     var configuration = SequencerDashboard<BasicRequestContext>.Configuration()
     configuration.path = "/sequencer"        // the default
@@ -192,8 +192,8 @@ func README_md_807() async throws {
     dashboard.addRoutes(to: router)
 }
 
-// README.md:973
-func README_md_973() async throws {
+// README.md:976
+func README_md_976() async throws {
 
     let url = try DatabaseURL(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "postgres://app@localhost/app")
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
@@ -212,8 +212,8 @@ func README_md_973() async throws {
     }
 }
 
-// README.md:1034
-func README_md_1034() async throws {
+// README.md:1037
+func README_md_1037() async throws {
     try await client.withTransaction(logger: logger) { connection in
         try await connection.query("INSERT INTO users (id, email) VALUES (\(id), \(email))", logger: logger)
         try await sequencer.enroll("\(id)", in: "trial-onboarding", context: ["email": .string(email)],
@@ -221,7 +221,7 @@ func README_md_1034() async throws {
     }
 }
 
-// README.md:1159
+// README.md:1162
 
 @Test func enrollsOnSignup() async throws {
     let client = try await TestPostgres.shared.client()      // DATABASE_URL, or a throwaway cluster
@@ -231,8 +231,8 @@ func README_md_1034() async throws {
     // …
 }
 
-// README.md:1193
-func README_md_1193() async throws {
+// README.md:1196
+func README_md_1196() async throws {
 
     let smtp = SMTPTransport(configuration: try .init(url: "smtp+starttls://apikey:\(secret)@smtp.example.com"))
     let sms = HTTPSMSTransport(configuration: .twilio(accountSID: sid, authToken: token))
@@ -242,8 +242,8 @@ func README_md_1193() async throws {
     ])
 }
 
-// README.md:1265
-func README_md_1265() async throws {
+// README.md:1268
+func README_md_1268() async throws {
     var configuration = SMTPTransport.Configuration(
         host: "smtp.example.com",                 // port: 587 for .startTLS, 465 for .implicitTLS, 25 for .plain
         security: .startTLS,                      // .plain, .startTLS (the default), .implicitTLS
@@ -261,8 +261,8 @@ func README_md_1265() async throws {
     smtp.closeIdleConnections()
 }
 
-// README.md:1321
-func README_md_1321() async throws {
+// README.md:1324
+func README_md_1324() async throws {
     let twilio = HTTPSMSTransport(configuration: .twilio(accountSID: "AC…", authToken: token))
 
     var other = HTTPSMSTransport.Configuration(url: "https://sms.example.com/v1/messages",
@@ -273,15 +273,15 @@ func README_md_1321() async throws {
     other.idempotencyHeader = "Idempotency-Key"  // nil to send none
 }
 
-// README.md:1342
-func README_md_1342() async throws {
+// README.md:1345
+func README_md_1345() async throws {
     var configuration = WebhookTransport.Configuration(url: "https://notify.internal/send")
     configuration.headers["Authorization"] = "Bearer \(token)"
     let webhook = WebhookTransport(configuration: configuration)
 }
 
-// README.md:1366
-func README_md_1366() async throws {
+// README.md:1369
+func README_md_1369() async throws {
     struct PostmarkTransport: EmailTransport {
         let client: PostmarkClient
         func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
@@ -305,13 +305,13 @@ func README_md_1366() async throws {
     let sequencer = Sequencer(store: store, runners: .builtIn + [EmailRunner(transport: PostmarkTransport(client: pm), ledger: ledger)])
 }
 
-// README.md:1399
-func README_md_1399() async throws {
+// README.md:1402
+func README_md_1402() async throws {
     let email = EmailRunner(transport: smtp, ledger: store, frequencyCap: FrequencyCap(perDay: 2, perWeek: 5))
 }
 
-// README.md:1720
-func README_md_1720() async throws {
+// README.md:1723
+func README_md_1723() async throws {
       for await event in sequencer.lifecycleEvents() where event.kind == .failed {
           logger.error("\(event.enrollment.sequenceName) failed for \(event.enrollment.subject): \(event.message ?? "")")
       }

@@ -10,7 +10,8 @@ contains SUBSTRING (checked in the order given); it takes three arguments: --rul
 With --callback, it also acts as a job service for the HTTPTask runner: after answering a request
 whose JSON body has a callback_url, it POSTs {"status": "running", "progress": 50} and then
 {"status": "succeeded", "result": {"job": n}} to that URL, or {"status": "failed", "reason": "tests
-failed"} when the body contains "please-fail".
+failed"} when the body contains "please-fail", each --callback-delay seconds (default 0.05) after
+the one before.
 """
 import argparse
 import json
@@ -23,7 +24,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def call_back(url, n, fail):
+def call_back(url, n, fail, delay):
     """Reports progress, then the outcome, to the host's callback URL.
 
     Like a real job service, it retries a report the host could not take (no answer, or a 5xx:
@@ -32,7 +33,7 @@ def call_back(url, n, fail):
     reports = [{"status": "running", "progress": 50}]
     reports.append({"status": "failed", "reason": "tests failed"} if fail else {"status": "succeeded", "result": {"job": n}})
     for report in reports:
-        time.sleep(0.05)
+        time.sleep(delay)
         deadline = time.monotonic() + 120
         while True:
             request = urllib.request.Request(url, data=json.dumps(report).encode("utf-8"), method="POST",
@@ -68,6 +69,7 @@ def main():
     parser.add_argument("--rule", action="append", nargs=3, default=[], metavar=("SUBSTRING", "STATUS", "BODY"))
     parser.add_argument("--log", required=True)
     parser.add_argument("--callback", action="store_true")
+    parser.add_argument("--callback-delay", type=float, default=0.05, help="seconds before each report")
     parser.add_argument("--ready", required=True)
     args = parser.parse_args()
 
@@ -108,7 +110,7 @@ def main():
             if args.callback and 200 <= status < 300:
                 url = json.loads(body).get("callback_url")
                 if url:
-                    threading.Thread(target=call_back, args=(url, n, "please-fail" in body), daemon=True).start()
+                    threading.Thread(target=call_back, args=(url, n, "please-fail" in body, args.callback_delay), daemon=True).start()
 
         def log_message(self, format, *args):
             pass

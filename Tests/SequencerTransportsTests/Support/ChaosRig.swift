@@ -341,6 +341,8 @@ final class ChaosRig {
         var duplicateMessages = 0
         /// Duplicates with fewer faults between their copies than extra copies: not explained by a fault.
         var unexplainedDuplicates = 0
+        /// Each unexplained duplicate: its copies' times and the nearest faults before and after the first.
+        var unexplained: [String] = []
         /// Faults (kills, restarts) after which a duplicate was sent.
         var faultsWithDuplicates = 0
         /// The most duplicate messages sent after one fault (each counted at the first fault
@@ -354,7 +356,7 @@ final class ChaosRig {
         var description: String {
             "messages \(messages) (\(distinctMessages) visits, \(duplicateMessages) duplicates after \(faultsWithDuplicates) faults, "
                 + "at most \(mostDuplicatesAfterOneFault) after one, "
-                + "\(unexplainedDuplicates) unexplained), jobs \(jobs) (\(distinctJobs) visits, \(duplicateJobs) duplicates, "
+                + "\(unexplainedDuplicates) unexplained\(unexplained.isEmpty ? "" : ": " + unexplained.joined(separator: "; "))), jobs \(jobs) (\(distinctJobs) visits, \(duplicateJobs) duplicates, "
                 + "\(unexplainedDuplicateJobs) unexplained)"
         }
     }
@@ -364,6 +366,7 @@ final class ChaosRig {
         let mail = try smtp.mail()
         result.messages = mail.count
         var faultsWithDuplicates: [Int: Int] = [:]
+        var details: [String] = []
         func count(_ copies: [String: [Double]], duplicates: inout Int, unexplained: inout Int) {
             for times in copies.values where times.count > 1 {
                 let sorted = times.sorted()
@@ -374,7 +377,15 @@ final class ChaosRig {
                     faults[$0].upperBound.timeIntervalSince1970 >= sorted[0] - 0.05
                         && faults[$0].lowerBound.timeIntervalSince1970 <= sorted[sorted.count - 1]
                 }
-                if between.count < sorted.count - 1 { unexplained += sorted.count - 1 - between.count }
+                if between.count < sorted.count - 1 {
+                    unexplained += sorted.count - 1 - between.count
+                    let before = faults.last { $0.upperBound.timeIntervalSince1970 < sorted[0] - 0.05 }
+                    let after = faults.first { $0.lowerBound.timeIntervalSince1970 > sorted[sorted.count - 1] }
+                    details.append("copies at \(sorted.map { String(format: "%.3f", $0) }) with the nearest fault ending "
+                                   + (before.map { String(format: "%.2f s before", sorted[0] - $0.upperBound.timeIntervalSince1970) } ?? "never")
+                                   + ", the next starting "
+                                   + (after.map { String(format: "%.2f s after the last", $0.lowerBound.timeIntervalSince1970 - sorted[sorted.count - 1]) } ?? "never"))
+                }
                 if let first = between.first { faultsWithDuplicates[first, default: 0] += sorted.count - 1 }
             }
         }
@@ -383,6 +394,7 @@ final class ChaosRig {
         count(messages, duplicates: &result.duplicateMessages, unexplained: &result.unexplainedDuplicates)
         result.faultsWithDuplicates = faultsWithDuplicates.count
         result.mostDuplicatesAfterOneFault = faultsWithDuplicates.values.max() ?? 0
+        result.unexplained = details
         faultsWithDuplicates = [:]
         let requests = try jobs.records(ReceivedRequest.self)
         result.jobs = requests.count

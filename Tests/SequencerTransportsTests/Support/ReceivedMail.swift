@@ -85,10 +85,13 @@ extension TestServer {
         return try await start(script: "smtp_server.py", arguments: arguments)
     }
 
-    /// Starts the HTTP stand-in; `rules` map a body substring to `(status, body)`.
-    static func http(rules: [(match: String, status: Int, body: String)] = [], callingBack: Bool = false) async throws -> TestServer {
+    /// Starts the HTTP stand-in; `rules` map a body substring to `(status, body)`. Calling back,
+    /// it sends each report `callbackDelay` seconds after the one before (the first after its answer).
+    static func http(rules: [(match: String, status: Int, body: String)] = [], callingBack: Bool = false,
+                     callbackDelay: Double = 0.05) async throws -> TestServer {
         try await start(script: "http_server.py",
-                        arguments: rules.flatMap { ["--rule", $0.match, "\($0.status)", $0.body] } + (callingBack ? ["--callback"] : []))
+                        arguments: rules.flatMap { ["--rule", $0.match, "\($0.status)", $0.body] }
+                            + (callingBack ? ["--callback", "--callback-delay", "\(callbackDelay)"] : []))
     }
 
     /// Messages received so far.
