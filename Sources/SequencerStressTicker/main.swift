@@ -46,9 +46,10 @@ struct Options {
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
-            if flag == "--once" || flag == "--serve" {
-                if flag == "--once" { once = true } else { serve = true }
-                continue
+            switch flag {
+            case "--once": once = true; continue
+            case "--serve": serve = true; continue
+            default: break
             }
             guard let value = rest.popFirst() else { throw Failure("missing value after \(flag)") }
             switch flag {

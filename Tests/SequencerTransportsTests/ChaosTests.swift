@@ -74,10 +74,10 @@ struct ChaosTests {
             #expect(orphans.neverReclaimed == 0 && orphans.late == 0, "\(orphans)")
             let branches = try await rig.branches()
             let sends = try rig.sends()
-            #expect(sends.distinctMessages == total + branches.basic, "one message per Email visit: \(sends)")
-            #expect(sends.distinctJobs == branches.pro, "one job per HTTPTask visit: \(sends)")
-            #expect(sends.unexplainedDuplicates == 0 && sends.unexplainedDuplicateJobs == 0, "\(sends)")
-            #expect(sends.mostDuplicatesAfterOneFault <= 4, "at most one message in flight per SMTP connection: \(sends)")
+            #expect(sends.messages.visits == total + branches.basic, "one message per Email visit: \(sends)")
+            #expect(sends.jobs.visits == branches.pro, "one job per HTTPTask visit: \(sends)")
+            #expect(sends.messages.unexplained == 0 && sends.jobs.unexplained == 0, "\(sends)")
+            #expect(sends.messages.mostAfterOneFault <= 4, "at most one message in flight per SMTP connection: \(sends)")
             let unsent = try await rig.unsentDeliveries()
             #expect(unsent.other.isEmpty, "every delivery recorded as sent, or cut off by a fault: \(unsent)")
             let errorLines = rig.allTickers.map { $0.errorLines.count }.reduce(0, +)
@@ -213,15 +213,15 @@ struct ChaosTests {
                 #expect(resumes.allSatisfy { $0 <= twoTicks }, "ticking resumed within two ticks: \(resumes)")
                 let branches = try await rig.branches()
                 let sends = try rig.sends()
-                #expect(sends.distinctMessages == invariants.enrollments + branches.basic, "\(sends)")
-                #expect(sends.distinctJobs == branches.pro, "\(sends)")
+                #expect(sends.messages.visits == invariants.enrollments + branches.basic, "\(sends)")
+                #expect(sends.jobs.visits == branches.pro, "\(sends)")
                 // Two 30-minute runs each sent one message (of about 45,600) twice with no fault during or
                 // between its copies: not explained yet (issue 17's closing note). Still checked and reported.
                 withKnownIssue("a message sent twice with no fault during or between its copies", isIntermittent: true) {
-                    #expect(sends.unexplainedDuplicates == 0, "\(sends)")
+                    #expect(sends.messages.unexplained == 0, "\(sends)")
                 }
-                #expect(sends.unexplainedDuplicateJobs == 0, "\(sends)")
-                #expect(sends.mostDuplicatesAfterOneFault <= 4 * processes, "at most one message in flight per SMTP connection: \(sends)")
+                #expect(sends.jobs.unexplained == 0, "\(sends)")
+                #expect(sends.messages.mostAfterOneFault <= 4 * processes, "at most one message in flight per SMTP connection: \(sends)")
                 let unsent = try await rig.unsentDeliveries()
                 #expect(unsent.other.isEmpty, "every delivery recorded as sent, or cut off by a fault: \(unsent)")
                 let lines = rig.allTickers.map { $0.errorLines.count }

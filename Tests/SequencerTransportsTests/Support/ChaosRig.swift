@@ -333,75 +333,71 @@ final class ChaosRig {
         return result
     }
 
-    /// Messages the SMTP server received, and jobs the job service was asked to start, per visit.
-    struct Sends: CustomStringConvertible {
-        var messages = 0
-        var distinctMessages = 0
-        /// Copies beyond the first of a message (one `Message-ID` per visit).
-        var duplicateMessages = 0
-        /// Duplicates with fewer faults between their copies than extra copies: not explained by a fault.
-        var unexplainedDuplicates = 0
-        /// Each unexplained duplicate: its copies' times and the nearest faults before and after the first.
-        var unexplained: [String] = []
-        /// Faults (kills, restarts) after which a duplicate was sent.
-        var faultsWithDuplicates = 0
-        /// The most duplicate messages sent after one fault (each counted at the first fault
-        /// after its first copy): at most the messages in flight, one per SMTP connection (4).
-        var mostDuplicatesAfterOneFault = 0
-        var jobs = 0
-        var distinctJobs = 0
-        var duplicateJobs = 0
-        var unexplainedDuplicateJobs = 0
+    /// The copies of one kind of send (a message, a job) per visit key, and the faults the extra
+    /// copies follow.
+    struct Copies: CustomStringConvertible {
+        /// Copies received.
+        var received = 0
+        /// Distinct visit keys.
+        var visits = 0
+        /// Copies beyond the first of a visit.
+        var duplicates = 0
+        /// Extra copies with fewer faults during or between their copies: not explained by a fault.
+        var unexplained = 0
+        /// Each unexplained duplicate: its copies' times and the nearest faults before and after.
+        var unexplainedDetails: [String] = []
+        /// Extra copies counted at the first fault during or after their first copy, by fault.
+        var afterFault: [Int: Int] = [:]
+
+        /// The most extra copies after one fault: at most what was in flight when it came.
+        var mostAfterOneFault: Int { afterFault.values.max() ?? 0 }
 
         var description: String {
-            "messages \(messages) (\(distinctMessages) visits, \(duplicateMessages) duplicates after \(faultsWithDuplicates) faults, "
-                + "at most \(mostDuplicatesAfterOneFault) after one, "
-                + "\(unexplainedDuplicates) unexplained\(unexplained.isEmpty ? "" : ": " + unexplained.joined(separator: "; "))), jobs \(jobs) (\(distinctJobs) visits, \(duplicateJobs) duplicates, "
-                + "\(unexplainedDuplicateJobs) unexplained)"
+            "\(received) (\(visits) visits, \(duplicates) duplicates after \(afterFault.count) faults, "
+                + "at most \(mostAfterOneFault) after one, \(unexplained) unexplained"
+                + (unexplainedDetails.isEmpty ? "" : ": " + unexplainedDetails.joined(separator: "; ")) + ")"
         }
     }
 
+    /// Messages the SMTP server received (one `Message-ID` per visit), and jobs the job service
+    /// was asked to start (one `Idempotency-Key` per visit).
+    struct Sends: CustomStringConvertible {
+        var messages: Copies
+        var jobs: Copies
+        var description: String { "messages \(messages), jobs \(jobs)" }
+    }
+
     func sends() throws -> Sends {
-        var result = Sends()
         let mail = try smtp.mail()
-        result.messages = mail.count
-        var faultsWithDuplicates: [Int: Int] = [:]
-        var details: [String] = []
-        func count(_ copies: [String: [Double]], duplicates: inout Int, unexplained: inout Int) {
-            for times in copies.values where times.count > 1 {
-                let sorted = times.sorted()
-                duplicates += sorted.count - 1
-                // A fault after the provider had the first copy and before the last, or an outage
-                // under way when it had the first (its ledger write could not be made).
-                let between = faults.indices.filter {
-                    faults[$0].upperBound.timeIntervalSince1970 >= sorted[0] - 0.05
-                        && faults[$0].lowerBound.timeIntervalSince1970 <= sorted[sorted.count - 1]
-                }
-                if between.count < sorted.count - 1 {
-                    unexplained += sorted.count - 1 - between.count
-                    let before = faults.last { $0.upperBound.timeIntervalSince1970 < sorted[0] - 0.05 }
-                    let after = faults.first { $0.lowerBound.timeIntervalSince1970 > sorted[sorted.count - 1] }
-                    details.append("copies at \(sorted.map { String(format: "%.3f", $0) }) with the nearest fault ending "
-                                   + (before.map { String(format: "%.2f s before", sorted[0] - $0.upperBound.timeIntervalSince1970) } ?? "never")
-                                   + ", the next starting "
-                                   + (after.map { String(format: "%.2f s after the last", $0.lowerBound.timeIntervalSince1970 - sorted[sorted.count - 1]) } ?? "never"))
-                }
-                if let first = between.first { faultsWithDuplicates[first, default: 0] += sorted.count - 1 }
-            }
-        }
-        let messages = Dictionary(grouping: mail, by: { $0.header("Message-ID") ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }
-        result.distinctMessages = messages.count
-        count(messages, duplicates: &result.duplicateMessages, unexplained: &result.unexplainedDuplicates)
-        result.faultsWithDuplicates = faultsWithDuplicates.count
-        result.mostDuplicatesAfterOneFault = faultsWithDuplicates.values.max() ?? 0
-        result.unexplained = details
-        faultsWithDuplicates = [:]
         let requests = try jobs.records(ReceivedRequest.self)
-        result.jobs = requests.count
-        let started = Dictionary(grouping: requests, by: { $0.headers["idempotency-key"] ?? "" })
-            .mapValues { $0.map { $0.receivedAt ?? 0 } }
-        result.distinctJobs = started.count
-        count(started, duplicates: &result.duplicateJobs, unexplained: &result.unexplainedDuplicateJobs)
+        return Sends(
+            messages: copies(Dictionary(grouping: mail, by: { $0.header("Message-ID") ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }),
+            jobs: copies(Dictionary(grouping: requests, by: { $0.headers["idempotency-key"] ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }))
+    }
+
+    /// Reads the copies' receipt times (seconds since 1970) per visit key against the faults.
+    func copies(_ byKey: [String: [Double]]) -> Copies {
+        var result = Copies(received: byKey.values.map(\.count).reduce(0, +), visits: byKey.count)
+        for times in byKey.values where times.count > 1 {
+            let sorted = times.sorted()
+            let (first, last, extra) = (sorted[0], sorted[sorted.count - 1], sorted.count - 1)
+            result.duplicates += extra
+            // A fault after the provider had the first copy and before the last, or an outage
+            // under way when it had the first (its ledger write could not be made).
+            let between = faults.indices.filter {
+                faults[$0].upperBound.timeIntervalSince1970 >= first - 0.05 && faults[$0].lowerBound.timeIntervalSince1970 <= last
+            }
+            if let fault = between.first { result.afterFault[fault, default: 0] += extra }
+            guard between.count < extra else { continue }
+            result.unexplained += extra - between.count
+            let before = faults.last { $0.upperBound.timeIntervalSince1970 < first - 0.05 }
+            let after = faults.first { $0.lowerBound.timeIntervalSince1970 > last }
+            result.unexplainedDetails.append(
+                "copies at \(sorted.map { String(format: "%.3f", $0) }) with the nearest fault ending "
+                    + (before.map { String(format: "%.2f s before", first - $0.upperBound.timeIntervalSince1970) } ?? "never")
+                    + ", the next starting "
+                    + (after.map { String(format: "%.2f s after the last", $0.lowerBound.timeIntervalSince1970 - last) } ?? "never"))
+        }
         return result
     }
 }
