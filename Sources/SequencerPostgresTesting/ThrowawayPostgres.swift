@@ -187,7 +187,15 @@ public final class ThrowawayPostgres: Sendable {
         return text
     }
 
-    /// Starts a command (looked up on `PATH`) with stdin from /dev/null and stdout and stderr to `output`.
+    /// Starts a command (looked up on `PATH`) with stdin from /dev/null and stdout and stderr to `output`,
+    /// and no other descriptor of this process.
+    ///
+    /// `posix_spawn` hands the child every descriptor not marked close-on-exec, and the server
+    /// `pg_ctl start` leaves behind (and the watchdog) would keep them for as long as they run:
+    /// other tests' connections, listening sockets, pipes, and the socket through which Foundation's
+    /// `Process` learns that a child it is launching at that moment has exited (made without
+    /// close-on-exec), so that `Process` would never see its child end and a test waiting for it
+    /// would wait forever. So the child closes every descriptor above 2 before it runs the command.
     static func spawn(_ command: [String], output: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -195,12 +203,40 @@ public final class ThrowawayPostgres: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        try closeInheritedDescriptors(&actions)
         let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let result = posix_spawnp(&pid, command[0], &actions, nil, argv, environ)
         guard result == 0 else { throw TestPostgresError("cannot start \(command[0]): errno \(result)") }
         return pid
+    }
+}
+
+/// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34 and later), looked up at run time:
+/// Swift's Glibc module does not export it.
+private let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    #if canImport(Glibc)
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    #else
+    return nil
+    #endif
+}()
+
+extension ThrowawayPostgres {
+    /// Adds to `actions` the closing of every descriptor above 2: all of them at once where the C
+    /// library can, else each one open now (a descriptor another thread opens meanwhile can still slip through).
+    static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
+        if let addCloseFrom {
+            let result = addCloseFrom(&actions, 3)
+            guard result == 0 else { throw TestPostgresError("posix_spawn_file_actions_addclosefrom_np failed: errno \(result)") }
+            return
+        }
+        let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/fd")) ?? []).compactMap { Int32($0) }
+        for descriptor in open where descriptor > 2 && fcntl(descriptor, F_GETFD) != -1 {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
     }
 }
 

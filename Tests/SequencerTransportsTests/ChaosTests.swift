@@ -39,6 +39,9 @@ struct ChaosTests {
         let kills = Self.setting("SEQUENCER_CHAOS_KILLS", 12)
         let total = Self.setting("SEQUENCER_CHAOS_ENROLLMENTS", 300)
         let processes = Self.setting("SEQUENCER_CHAOS_PROCESSES", 4)
+        let report = StallReport("chaos kills", after: Double(kills) * 2 + 180)
+        defer { report.finish() }
+        report.at("starting the servers")
         let smtp = try await TestServer.smtp(.init(dataDelay: 0.05))
         defer { smtp.stop() }
         let jobs = try await TestServer.http(callingBack: true)
@@ -57,6 +60,7 @@ struct ChaosTests {
             try rig.startTickers(processes)
             var done = 0
             while done < kills {
+                report.at("kill \(done + 1)")
                 try await rig.enroll(upTo: total * (done + 1) / kills)
                 try await Task.sleep(for: .milliseconds(Int.random(in: 200...2_000)))
                 guard rig.exitedOnTheirOwn.isEmpty else { break }
@@ -64,9 +68,11 @@ struct ChaosTests {
                 done += 1
             }
             #expect(rig.exitedOnTheirOwn.isEmpty, "\(rig.exitedOnTheirOwn)")
+            report.at("draining")
             try await rig.drain()
             let seconds = Date().timeIntervalSince(started)
             rig.stopTickers()
+            report.at("checking")
 
             let invariants = try await rig.invariants()
             #expect(invariants == .clean(total), "\(invariants)")
@@ -107,6 +113,9 @@ struct ChaosTests {
             .split(separator: "-").compactMap { Double($0) }
         let gaps = try #require(gapBounds.count == 2 ? gapBounds[0]...gapBounds[1] : nil, "SEQUENCER_CHAOS_RESTART_GAP is LOW-HIGH")
         let processes = Self.setting("SEQUENCER_CHAOS_PROCESSES", 4)
+        let report = StallReport("chaos restarts", after: duration + 180)
+        defer { report.finish() }
+        report.at("starting the cluster")
         let cluster = try await ThrowawayPostgres.start()
         defer { Task { try? await cluster.stop() } }
         var clientConfiguration = try DatabaseURL(cluster.url).clientConfiguration()
@@ -125,12 +134,15 @@ struct ChaosTests {
             try await client.query("""
                 DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', current_database()); END $$
                 """, logger: TestPostgres.quietLogger)
+            report.at("starting the callback route")
             try await endpoint.serve { callbackURL in
+                report.at("setting the schema up")
                 let rig = try await ChaosRig(client: client, databaseURL: cluster.url, schema: "chaos", smtp: smtp, jobs: jobs,
                                              callbackURL: callbackURL, endpoint: endpoint)
                 defer {
                     rig.stopTickers()
                     rig.removeFiles()
+                    report.at("stopping the callback route, the servers and the cluster")
                 }
                 try rig.startTickers(processes)
                 let started = Date()
@@ -168,8 +180,10 @@ struct ChaosTests {
                     try await Task.sleep(for: .milliseconds(Int(pause * 1_000)))
                     if Date() >= nextRestart {
                         let stopping = Date()
+                        report.at("stopping the server (restart \(backAt.count + 1))")
                         try await cluster.stopServer(backAt.count.isMultiple(of: 2) ? .fast : .immediate)
                         try await Task.sleep(for: .milliseconds(Int.random(in: 0...5_000)))
+                        report.at("starting the server (restart \(backAt.count + 1))")
                         try await cluster.startServer()
                         backAt.append(Date())
                         rig.faults.append(stopping...backAt.last!)   // the whole outage
@@ -177,6 +191,7 @@ struct ChaosTests {
                     } else {
                         let listeners = terminations.isMultiple(of: 2)
                         let killing = Date()
+                        report.at("killing connections (round \(terminations + 1))")
                         _ = try await retrying {
                             try await rig.count("""
                                 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -190,14 +205,17 @@ struct ChaosTests {
                     guard rig.exitedOnTheirOwn.isEmpty else { break }
                 }
                 feeding.withLock { $0 = false }
+                report.at("waiting for the feeder's last batch")
                 try await feeder.value
                 let acknowledged = fed.withLock { $0 }
                 #expect(rig.exitedOnTheirOwn.isEmpty, "no ticker stopped: \(rig.exitedOnTheirOwn)")
+                report.at("draining")
                 try await rig.drain()
                 let seconds = Date().timeIntervalSince(started)
                 #expect(rig.exitedOnTheirOwn.isEmpty && rig.allTickers.count == processes, "\(rig.exitedOnTheirOwn)")
                 rig.stopTickers()
 
+                report.at("checking")
                 let invariants = try await rig.invariants()
                 #expect(invariants.enrollments >= acknowledged, "acknowledged \(acknowledged), stored \(invariants.enrollments)")
                 #expect(invariants == .clean(invariants.enrollments), "\(invariants)")

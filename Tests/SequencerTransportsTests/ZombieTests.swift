@@ -140,10 +140,7 @@ final class ZombieProcess {
     func resume() { Foundation.kill(process.processIdentifier, SIGCONT) }
 
     func kill() {
-        if process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.killAndWait()
         try? FileManager.default.removeItem(at: output)
         try? FileManager.default.removeItem(at: errors)
     }

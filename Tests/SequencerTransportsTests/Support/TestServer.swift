@@ -26,11 +26,7 @@ final class TestServer {
 
     /// Stops the process and removes its files.
     func stop() {
-        if process.isRunning {
-            // SIGKILL: the test runner may block SIGTERM, and children inherit the mask.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.killAndWait()
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -184,5 +180,17 @@ enum TestCertificate {
                                             + "which failed (install openssl: apt-get install openssl): \(result.output)"))
         }
         return .success((certificate, key))
+    }
+}
+
+extension Process {
+    /// Sends SIGKILL (the test runner may block SIGTERM, and children inherit the mask) and waits
+    /// up to 2 s for the exit to be seen. Bounded where `waitUntilExit()` is not: `Process` learns
+    /// of an exit through a socket the child holds, and a copy another process inherited (a server
+    /// spawned at that moment) would hide it for as long as that process lives.
+    func killAndWait() {
+        guard isRunning else { return }
+        kill(processIdentifier, SIGKILL)
+        for _ in 0..<200 where isRunning { usleep(10_000) }
     }
 }
