@@ -80,6 +80,9 @@ struct ChaosTests {
             #expect(orphans.neverReclaimed == 0 && orphans.late == 0, "\(orphans)")
             let branches = try await rig.branches()
             let sends = try rig.sends()
+            for key in sends.messages.unexplainedKeys {
+                print("unexplained duplicate message: \(try await rig.story(ofMessage: key))")
+            }
             #expect(sends.messages.visits == total + branches.basic, "one message per Email visit: \(sends)")
             #expect(sends.jobs.visits == branches.pro, "one job per HTTPTask visit: \(sends)")
             #expect(sends.messages.unexplained == 0 && sends.jobs.unexplained == 0, "\(sends)")
@@ -231,13 +234,15 @@ struct ChaosTests {
                 #expect(resumes.allSatisfy { $0 <= twoTicks }, "ticking resumed within two ticks: \(resumes)")
                 let branches = try await rig.branches()
                 let sends = try rig.sends()
+                for key in sends.messages.unexplainedKeys {
+                    print("unexplained duplicate message: \(try await rig.story(ofMessage: key))")
+                }
                 #expect(sends.messages.visits == invariants.enrollments + branches.basic, "\(sends)")
                 #expect(sends.jobs.visits == branches.pro, "\(sends)")
-                // Two 30-minute runs each sent one message (of about 45,600) twice with no fault during or
-                // between its copies: not explained yet (issue 17's closing note). Still checked and reported.
-                withKnownIssue("a message sent twice with no fault during or between its copies", isIntermittent: true) {
-                    #expect(sends.messages.unexplained == 0, "\(sends)")
-                }
+                // A message sent twice with no fault during or between its copies was a ticker that waited
+                // out an outage inside its reservation and sent after its lease had run out
+                // (LeaseLossTests); an unexplained duplicate prints its story above.
+                #expect(sends.messages.unexplained == 0, "\(sends)")
                 #expect(sends.jobs.unexplained == 0, "\(sends)")
                 #expect(sends.messages.mostAfterOneFault <= 4 * processes, "at most one message in flight per SMTP connection: \(sends)")
                 let unsent = try await rig.unsentDeliveries()

@@ -24,6 +24,9 @@ struct BatchRun {
     let claimed: [ClaimedEnrollment]
     /// When the tick started (real time), to place the claim on the tick's clock.
     let tickStarted: ContinuousClock.Instant
+    /// When a tick on a real clock read `now` (`nil`: a simulated time): runner inputs carry it
+    /// forward from there (``RunnerInput/currentTime``).
+    var nowReadAt: ContinuousClock.Instant?
 
     func run() async throws -> TickReport {
         var state = try await prepare()
@@ -211,7 +214,8 @@ struct BatchRun {
                         config: config, context: e.context, now: now, stepEnteredAt: e.stepEnteredAt,
                         attempt: e.attempts + 1, visit: e.visit,
                         timeZone: zone,
-                        callbackToken: callbackKey.map { CallbackToken.make(enrollment: e.id, visit: e.visit, key: $0) }))
+                        callbackToken: callbackKey.map { CallbackToken.make(enrollment: e.id, visit: e.visit, key: $0) },
+                        nowReadAt: nowReadAt))
                 } catch {
                     answered[e.id] = RunnerResult(id: e.id, action: .fail("config template failed to render: \(error)"))
                 }
@@ -328,7 +332,8 @@ struct BatchRun {
                     inputs.append(RunnerInput(
                         id: e.id, subject: e.subject, sequence: e.sequenceName, version: e.sequenceVersion, step: step,
                         config: config, context: context, now: now, stepEnteredAt: e.stepEnteredAt, attempt: 1, visit: e.visit,
-                        timeZone: sequencer.configuration.defaultTimeZone))
+                        timeZone: sequencer.configuration.defaultTimeZone,
+                        nowReadAt: nowReadAt))
                 } catch {
                     answers[e.id] = (.fail("its config did not render: \(error)"), nil)
                 }

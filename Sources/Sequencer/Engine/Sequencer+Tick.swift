@@ -18,14 +18,19 @@ extension Sequencer {
 
     /// A tick that claims another batch only while `shouldContinue()` holds (a service stops
     /// claiming when it is shutting down) and none at all once the task is cancelled.
-    func tick(now: Date, shouldContinue: () -> Bool) async throws -> TickReport {
+    ///
+    /// With `nowReadAt` (a service on a real clock: when it read `now`, on the monotonic clock),
+    /// what runners record of when they acted (``RunnerInput/currentTime``: the delivery ledger's
+    /// reservations) is `now` carried forward from that instant; without (a simulated time), `now` itself.
+    func tick(now: Date, shouldContinue: () -> Bool, nowReadAt: ContinuousClock.Instant? = nil) async throws -> TickReport {
         try Limits.check(now, field: "now")
         let clock = ContinuousClock()
         let start = clock.now
         var report = TickReport()
         report.schedules = await fireSchedulesIfDue(now: now)
         try await observability.withSpan("sequencer.tick") { span in
-            try await runBatches(now: now, tickStarted: start, shouldContinue: shouldContinue, into: &report)
+            try await runBatches(now: now, tickStarted: start, nowReadAt: nowReadAt,
+                                 shouldContinue: shouldContinue, into: &report)
             span.attributes["sequencer.claimed"] = report.claimed
             span.attributes["sequencer.steps"] = report.steps
             span.attributes["sequencer.batches"] = report.batches
@@ -51,8 +56,8 @@ extension Sequencer {
     /// goes out while earlier batches run and commit. A failed batch does not cancel the
     /// others in flight (their work would be lost until their leases expire): they finish, no
     /// new batch is claimed, and the first error is thrown.
-    private func runBatches(now: Date, tickStarted: ContinuousClock.Instant, shouldContinue: () -> Bool,
-                            into report: inout TickReport) async throws {
+    private func runBatches(now: Date, tickStarted: ContinuousClock.Instant, nowReadAt: ContinuousClock.Instant?,
+                            shouldContinue: () -> Bool, into report: inout TickReport) async throws {
         let request = ClaimRequest(now: now, limit: configuration.batchSize, owner: configuration.owner,
                                    leaseDuration: configuration.leaseDuration)
         // `TickReport.add` takes the added report's `moreDue`: set the tick's own after the batches.
@@ -84,8 +89,8 @@ extension Sequencer {
                 inFlight += 1
                 group.addTask {
                     do {
-                        return .success(try await BatchRun(sequencer: self, now: now, claimed: claimed,
-                                                           tickStarted: tickStarted).run())
+                        return .success(try await BatchRun(sequencer: self, now: now, claimed: claimed, tickStarted: tickStarted,
+                                                           nowReadAt: nowReadAt).run())
                     } catch {
                         return .failure(error)
                     }

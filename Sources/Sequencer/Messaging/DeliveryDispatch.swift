@@ -42,13 +42,33 @@ struct DeliveryDispatch: Sendable {
                 results[input.id] = input.result(.fail(error.description))
             }
         }
-        guard let now = candidates.first?.input.now else { return batch.map { results[$0.id]! } }
+        // Reservations are recorded at the tick's clock now (`RunnerInput.currentTime`), so their
+        // in-flight timeout counts from when they are made, however long the tick has run.
+        guard let now = candidates.first?.input.currentTime else { return batch.map { results[$0.id]! } }
 
+        let clock = ContinuousClock()
+        let asked = clock.now
         let reservations = try await ledger.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
+        // The ledger may have made the reservations long after it was asked (a statement that
+        // waited out a database outage, during which this ticker's lease ran out): recorded at
+        // `now`, they may already look stale to a ticker that claimed the enrollment meanwhile
+        // and is sending. So nothing is sent on reservations whose answer took nine tenths of the
+        // in-flight timeout or more: whoever runs the visit once they are stale sends, alone.
+        let answeredAfter = clock.now - asked
+        let lateForItsReservation = answeredAfter >= staleAfter * 0.9
         var toSend: [(input: RunnerInput, key: DeliveryKey, message: Message)] = []
+        var reservedTooLate: [DeliveryKey] = []
         for candidate in candidates {
             let input = candidate.input
             switch reservations[candidate.key] {
+            case .send? where lateForItsReservation:
+                let stale = now.addingTimeInterval(staleAfter.timeInterval)
+                reservedTooLate.append(candidate.key)
+                results[input.id] = input.result(
+                    .noop(until: stale),
+                    message: "reserved but not sent: the ledger took \(Self.seconds(answeredAfter)) to answer, too near "
+                        + "the reservation's in-flight timeout (another ticker may take it over); looking again at "
+                        + "\(ConfigReader.format(stale))")
             case .send?:
                 toSend.append(candidate)
             case .alreadySent(let providerID)?:
@@ -75,6 +95,13 @@ struct DeliveryDispatch: Sendable {
             }
         }
 
+        if !reservedTooLate.isEmpty {
+            logger.warning("reserved deliveries not sent: the ledger answered too near their in-flight timeout", metadata: [
+                "sequencer.channel": "\(channel)", "sequencer.count": "\(reservedTooLate.count)",
+                "sequencer.elapsed": "\(Self.seconds(answeredAfter))",
+                "sequencer.deliveries": "\(reservedTooLate.map(\.description).sorted().joined(separator: " "))",
+            ])
+        }
         if !toSend.isEmpty {
             var failed: [DeliveryKey: String] = [:]
             var reported = [Bool](repeating: false, count: toSend.count)
@@ -131,6 +158,10 @@ struct DeliveryDispatch: Sendable {
             }
         }
         return batch.map { results[$0.id] ?? $0.result(.retry("no outcome")) }
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        String(format: "%.1f s", duration.timeInterval)
     }
 
     private static func idSuffix(_ providerID: String?) -> String {

@@ -29,6 +29,9 @@ public struct RunnerInput: Sendable {
     /// set for runners whose ``TaskRunner/awaitsCallbacks`` is `true`, `nil` for the others. The
     /// same visit always gets the same token.
     public var callbackToken: String?
+    /// When the tick that built this input read ``now``, on the monotonic clock, when that tick
+    /// runs on a real clock (a service on the store's clock); `nil` otherwise.
+    var nowReadAt: ContinuousClock.Instant?
 
     public init(
         id: UUID, subject: String, sequence: String, version: Int, step: Step, config: JSONValue, context: JSONValue,
@@ -47,6 +50,27 @@ public struct RunnerInput: Sendable {
         self.attempt = attempt
         self.visit = visit
         self.timeZone = timeZone
+    }
+
+    /// An input of a running tick, which read ``now`` at `nowReadAt` (`nil`: a simulated time).
+    init(
+        id: UUID, subject: String, sequence: String, version: Int, step: Step, config: JSONValue, context: JSONValue,
+        now: Date, stepEnteredAt: Date, attempt: Int, visit: Int, timeZone: TimeZone, callbackToken: String? = nil,
+        nowReadAt: ContinuousClock.Instant?
+    ) {
+        self.init(id: id, subject: subject, sequence: sequence, version: version, step: step, config: config,
+                  context: context, now: now, stepEnteredAt: stepEnteredAt, attempt: attempt, visit: visit,
+                  timeZone: timeZone, callbackToken: callbackToken)
+        self.nowReadAt = nowReadAt
+    }
+
+    /// The time now on the tick's clock: ``now`` carried forward on the monotonic clock for as
+    /// long as the tick has run, when the tick runs on a real clock (a ``SequencerService`` on
+    /// the store's clock); ``now`` itself otherwise, so simulated times stay exact. For recording
+    /// when something was done late in a long tick (the delivery ledger's reservations, whose
+    /// in-flight timeout counts from them); what is due and waits keep counting from ``now``.
+    public var currentTime: Date {
+        nowReadAt.map { now.addingTimeInterval((ContinuousClock.now - $0).timeInterval) } ?? now
     }
 
     /// Names this visit of this step (`"\(input.visitKey)"` is `"<enrollment>/<step>/<visit>"`).

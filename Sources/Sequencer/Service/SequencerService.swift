@@ -189,11 +189,14 @@ public final class SequencerService: Service, Sendable {
     public func tickOnce() async throws -> TickReport {
         let sequencer = self.sequencer
         let now = try await self.now()
+        // On the store's clock (real time), runners can carry `now` forward from this instant.
+        let nowReadAt = hostNow == nil ? ContinuousClock.now : nil
         let timeout = configuration.shutdownTimeout
         let clock = self.clock
         return try await withThrowingTaskGroup(of: TickReport?.self) { group in
             group.addTask {
-                try await sequencer.tick(now: now, shouldContinue: { !Task.isShuttingDownGracefully })
+                try await sequencer.tick(now: now, shouldContinue: { !Task.isShuttingDownGracefully },
+                                         nowReadAt: nowReadAt)
             }
             group.addTask {
                 // Returns only once shutdown began and the timeout passed; cancelled with the tick.

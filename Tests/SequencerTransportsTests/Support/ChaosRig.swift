@@ -346,6 +346,8 @@ final class ChaosRig {
         var unexplained = 0
         /// Each unexplained duplicate: its copies' times and the nearest faults before and after.
         var unexplainedDetails: [String] = []
+        /// The visit keys (`Message-ID`, `Idempotency-Key`) of the unexplained duplicates.
+        var unexplainedKeys: [String] = []
         /// Extra copies counted at the first fault during or after their first copy, by fault.
         var afterFault: [Int: Int] = [:]
 
@@ -375,10 +377,40 @@ final class ChaosRig {
             jobs: copies(Dictionary(grouping: requests, by: { $0.headers["idempotency-key"] ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }))
     }
 
+    /// What the database holds of the visit behind a message's `Message-ID`
+    /// (`<enrollment-hex>.<visit>.<step>@domain`): the enrollment's lease changes, its history and
+    /// the visit's delivery row, to tell how an unexplained duplicate came about.
+    func story(ofMessage messageID: String) async throws -> String {
+        let local = messageID.trimmingCharacters(in: CharacterSet(charactersIn: "<> ")).split(separator: "@").first ?? ""
+        let parts = local.split(separator: ".", maxSplits: 2).map(String.init)
+        guard parts.count == 3, parts[0].count == 32, let visit = Int(parts[1]) else { return "\(messageID): not a visit's Message-ID" }
+        let hex = Array(parts[0])
+        let id = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }.joined(separator: "-")
+        let time = "'HH24:MI:SS.MS'"
+        let leases = try await query("""
+            SELECT coalesce(old_owner, '-') || '>' || coalesce(new_owner, '-') || ' until '
+                   || coalesce(to_char(expires_at AT TIME ZONE 'UTC', \(time)), '-') || ' @' || to_char(at AT TIME ZONE 'UTC', \(time))
+            FROM \(quoted).lease_log WHERE enrollment_id = '\(id)' ORDER BY id
+            """).map { try $0.decode(String.self) }
+        let history = try await query("""
+            SELECT kind || ' ' || coalesce(from_step, '') || '>' || coalesce(to_step, '') || ' v' || visit || ' '
+                   || coalesce(message, '') || ' @' || to_char(at AT TIME ZONE 'UTC', \(time))
+            FROM \(quoted).events WHERE enrollment_id = '\(id)' ORDER BY id
+            """).map { try $0.decode(String.self) }
+        let delivery = try await query("""
+            SELECT status || ', attempts ' || attempts || ', created ' || to_char(created_at AT TIME ZONE 'UTC', \(time)) || ', updated '
+                   || to_char(updated_at AT TIME ZONE 'UTC', \(time)) || ', sent ' || coalesce(to_char(sent_at AT TIME ZONE 'UTC', \(time)), '-')
+                   || ', error ' || coalesce(last_error, '-')
+            FROM \(quoted).deliveries WHERE enrollment_id = '\(id)' AND step_id = '\(parts[2])' AND visit = \(visit)
+            """).map { try $0.decode(String.self) }
+        return "\(id) \(parts[2]) v\(visit): leases [\(leases.joined(separator: "; "))]; history ["
+            + history.joined(separator: "; ") + "]; delivery [\(delivery.joined(separator: "; "))]"
+    }
+
     /// Reads the copies' receipt times (seconds since 1970) per visit key against the faults.
     func copies(_ byKey: [String: [Double]]) -> Copies {
         var result = Copies(received: byKey.values.map(\.count).reduce(0, +), visits: byKey.count)
-        for times in byKey.values where times.count > 1 {
+        for (key, times) in byKey where times.count > 1 {
             let sorted = times.sorted()
             let (first, last, extra) = (sorted[0], sorted[sorted.count - 1], sorted.count - 1)
             result.duplicates += extra
@@ -390,14 +422,23 @@ final class ChaosRig {
             if let fault = between.first { result.afterFault[fault, default: 0] += extra }
             guard between.count < extra else { continue }
             result.unexplained += extra - between.count
+            result.unexplainedKeys.append(key)
             let before = faults.last { $0.upperBound.timeIntervalSince1970 < first - 0.05 }
             let after = faults.first { $0.lowerBound.timeIntervalSince1970 > last }
             result.unexplainedDetails.append(
-                "copies at \(sorted.map { String(format: "%.3f", $0) }) with the nearest fault ending "
+                "copies at \(sorted.map(Self.clock)) (UTC) with the nearest fault ending "
                     + (before.map { String(format: "%.2f s before", first - $0.upperBound.timeIntervalSince1970) } ?? "never")
                     + ", the next starting "
                     + (after.map { String(format: "%.2f s after the last", $0.lowerBound.timeIntervalSince1970 - last) } ?? "never"))
         }
         return result
+    }
+
+    /// A time as `HH:mm:ss.SSS` in UTC, as the stories' database times read.
+    static func clock(_ seconds: Double) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm:ss.SSS"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: seconds))
     }
 }
