@@ -2,7 +2,9 @@
 """Prints the tests a `swift test` log shows started and never ended (passed or failed).
 
 After a run stopped by a watchdog, these are where it hung: `.ci/run` prints them last, where a
-truncated CI log still shows them.
+truncated CI log still shows them. A test that ended can be listed too, rarely: Swift Testing's
+line for it can be lost among the lines other threads print at the same moment (seen once in a
+passing run).
 
     scripts/unfinished-tests.py LOG
 """
