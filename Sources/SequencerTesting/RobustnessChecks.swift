@@ -358,7 +358,7 @@ public enum RobustnessChecks {
 
     /// A ledger through which the process "dies" the `n`th time it is asked to record a send:
     /// that call and every later one never return, and the store dies with it.
-    final class FreezingLedger: DeliveryLedger {
+    final class FreezingLedger: ForwardingLedger {
         let inner: any DeliveryLedger
         let freezeAt: Int
         let store: DyingStore
@@ -368,11 +368,6 @@ public enum RobustnessChecks {
             self.freezeAt = freezeAt
             self.store = store
         }
-        func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
-            -> [DeliveryKey: DeliveryReservation]
-        {
-            try await inner.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
-        }
         func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws {
             let call = calls.withLock { $0 += 1; return $0 }
             if call >= freezeAt {
@@ -380,9 +375,6 @@ public enum RobustnessChecks {
                 try await Task.sleep(for: .seconds(86_400))
             }
             try await inner.markSent(sent, now: now)
-        }
-        func markFailed(_ failed: [DeliveryKey: String], now: Date) async throws {
-            try await inner.markFailed(failed, now: now)
         }
     }
 

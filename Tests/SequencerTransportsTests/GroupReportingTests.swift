@@ -7,19 +7,13 @@ import Testing
 
 /// A ledger that remembers every `markSent` call's keys, and holds the first call until `release`
 /// says so (the ledger write that is slow while other connections finish their messages).
-final class RecordingLedger: DeliveryLedger {
-    let inner = InMemoryDeliveryLedger()
+final class RecordingLedger: ForwardingLedger {
+    let inner: any DeliveryLedger = InMemoryDeliveryLedger()
     let calls = Mutex<[[DeliveryKey]]>([])
     let release: @Sendable () async -> Void
 
     init(holdingTheFirstMarkUntil release: @escaping @Sendable () async -> Void) {
         self.release = release
-    }
-
-    func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
-        -> [DeliveryKey: DeliveryReservation]
-    {
-        try await inner.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
     }
 
     func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws {
@@ -29,10 +23,6 @@ final class RecordingLedger: DeliveryLedger {
         }
         if first { await release() }
         try await inner.markSent(sent, now: now)
-    }
-
-    func markFailed(_ failed: [DeliveryKey: String], now: Date) async throws {
-        try await inner.markFailed(failed, now: now)
     }
 }
 

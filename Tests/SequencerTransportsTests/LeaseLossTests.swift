@@ -35,7 +35,7 @@ struct LeaseLossTests {
 
     /// Makes the next reservation, then holds its answer back until ``answer()`` and at least
     /// `atLeast`: the ticker waits, its reservation already recorded at its tick's time.
-    final class StallingLedger: DeliveryLedger {
+    final class StallingLedger: ForwardingLedger {
         let inner: any DeliveryLedger
         let atLeast: Duration
         private let stallNext = Mutex(false)
@@ -69,9 +69,6 @@ struct LeaseLossTests {
             }
             return reservations
         }
-
-        func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws { try await inner.markSent(sent, now: now) }
-        func markFailed(_ failed: [DeliveryKey: String], now: Date) async throws { try await inner.markFailed(failed, now: now) }
     }
 
     static let sequence = """
@@ -173,8 +170,8 @@ struct LeaseLossTests {
     }
 
     /// Records the times reservations are made with.
-    final class SpyingLedger: DeliveryLedger {
-        let inner = InMemoryDeliveryLedger()
+    final class SpyingLedger: ForwardingLedger {
+        let inner: any DeliveryLedger = InMemoryDeliveryLedger()
         let reservedAt = Mutex<[Date]>([])
         func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
             -> [DeliveryKey: DeliveryReservation]
@@ -182,8 +179,6 @@ struct LeaseLossTests {
             reservedAt.withLock { $0.append(now) }
             return try await inner.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
         }
-        func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws { try await inner.markSent(sent, now: now) }
-        func markFailed(_ failed: [DeliveryKey: String], now: Date) async throws { try await inner.markFailed(failed, now: now) }
     }
 
     /// The service ticks on a real clock: a reservation made a second into a tick is recorded a

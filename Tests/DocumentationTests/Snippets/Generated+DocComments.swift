@@ -324,6 +324,16 @@ func Sources_SequencerTesting_AsyncStream_First_swift_5() async throws {
     let three = try await events.first(within: .seconds(10)) { $0 == 3 }
 }
 
+// Sources/SequencerTesting/ForwardingLedger.swift:8
+func Sources_SequencerTesting_ForwardingLedger_swift_8() async throws {
+    final class ForgetfulLedger: ForwardingLedger {
+        let inner: any DeliveryLedger = InMemoryDeliveryLedger()
+        func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws {
+            throw CancellationError()   // as if the process died before recording the send
+        }
+    }
+}
+
 // Sources/SequencerTesting/ForwardingStore.swift:7
 func Sources_SequencerTesting_ForwardingStore_swift_7() async throws {
     final class SlowCommits: ForwardingStore {

@@ -43,25 +43,15 @@ final class CrashingStore: ForwardingStore {
 
 /// A ledger that forgets to record sends: as if the process died right after the provider
 /// accepted the message and before `markSent` was written.
-final class ForgetfulLedger: DeliveryLedger {
-    let inner = InMemoryDeliveryLedger()
+final class ForgetfulLedger: ForwardingLedger {
+    let inner: any DeliveryLedger = InMemoryDeliveryLedger()
     private let forget = Mutex(false)
 
     func forgetNextSends() { forget.withLock { $0 = true } }
 
-    func reserve(_ requests: [DeliveryRequest], channel: String, now: Date, staleAfter: Duration) async throws
-        -> [DeliveryKey: DeliveryReservation]
-    {
-        try await inner.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
-    }
-
     func markSent(_ sent: [DeliveryKey: String?], now: Date) async throws {
         if forget.withLock({ flag in defer { flag = false }; return flag }) { throw CrashingStore.SimulatedCrash() }
         try await inner.markSent(sent, now: now)
-    }
-
-    func markFailed(_ failed: [DeliveryKey: String], now: Date) async throws {
-        try await inner.markFailed(failed, now: now)
     }
 }
 
