@@ -247,13 +247,9 @@ final class ChaosRig {
                     FROM \(quoted).enrollments WHERE status = 'active'
                     GROUP BY step_id, attempts, lease_owner, next_run_at - now(), last_error LIMIT 10
                     """).map { try $0.decode(String.self) }
-                let history = try? await query("""
-                    SELECT kind || ' ' || coalesce(from_step, '') || '>' || coalesce(to_step, '') || ' v' || visit || ' '
-                           || coalesce(message, '') || ' @' || to_char(at, 'MI:SS.MS')
-                    FROM \(quoted).events WHERE enrollment_id = (
-                        SELECT id FROM \(quoted).enrollments WHERE status = 'active' ORDER BY next_run_at LIMIT 1)
-                    ORDER BY id
-                    """).map { try $0.decode(String.self) }
+                let history = try? await history(where: """
+                    enrollment_id = (SELECT id FROM \(quoted).enrollments WHERE status = 'active' ORDER BY next_run_at LIMIT 1)
+                    """)
                 throw TestServerError("\(active) enrollments still active after \(Int(stall)) s without progress: "
                                       + (stuck ?? []).joined(separator: "; ") + "; the history of one: "
                                       + (history ?? []).joined(separator: "; "))
@@ -377,6 +373,15 @@ final class ChaosRig {
             jobs: copies(Dictionary(grouping: requests, by: { $0.headers["idempotency-key"] ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }))
     }
 
+    /// The history events matching `condition`, one line each (kind, steps, visit, message, UTC time).
+    func history(where condition: String) async throws -> [String] {
+        try await query("""
+            SELECT kind || ' ' || coalesce(from_step, '') || '>' || coalesce(to_step, '') || ' v' || visit || ' '
+                   || coalesce(message, '') || ' @' || to_char(at AT TIME ZONE 'UTC', 'HH24:MI:SS.MS')
+            FROM \(quoted).events WHERE \(condition) ORDER BY id
+            """).map { try $0.decode(String.self) }
+    }
+
     /// What the database holds of the visit behind a message's `Message-ID`
     /// (`<enrollment-hex>.<visit>.<step>@domain`): the enrollment's lease changes, its history and
     /// the visit's delivery row, to tell how an unexplained duplicate came about.
@@ -392,11 +397,7 @@ final class ChaosRig {
                    || coalesce(to_char(expires_at AT TIME ZONE 'UTC', \(time)), '-') || ' @' || to_char(at AT TIME ZONE 'UTC', \(time))
             FROM \(quoted).lease_log WHERE enrollment_id = '\(id)' ORDER BY id
             """).map { try $0.decode(String.self) }
-        let history = try await query("""
-            SELECT kind || ' ' || coalesce(from_step, '') || '>' || coalesce(to_step, '') || ' v' || visit || ' '
-                   || coalesce(message, '') || ' @' || to_char(at AT TIME ZONE 'UTC', \(time))
-            FROM \(quoted).events WHERE enrollment_id = '\(id)' ORDER BY id
-            """).map { try $0.decode(String.self) }
+        let history = try await history(where: "enrollment_id = '\(id)'")
         let delivery = try await query("""
             SELECT status || ', attempts ' || attempts || ', created ' || to_char(created_at AT TIME ZONE 'UTC', \(time)) || ', updated '
                    || to_char(updated_at AT TIME ZONE 'UTC', \(time)) || ', sent ' || coalesce(to_char(sent_at AT TIME ZONE 'UTC', \(time)), '-')
