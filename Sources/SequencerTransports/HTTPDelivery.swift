@@ -55,7 +55,8 @@ enum HTTPDelivery {
 
     /// Runs `operation` for every item with at most `limit` in flight, reporting the outcomes
     /// that have come in (with the items' indices) together, before other requests start in
-    /// their places.
+    /// their places. Past the batch's `DeliveryDeadline`, an item not yet started is not: it is
+    /// reported as not handed over.
     static func forEach<Item: Sendable>(
         _ items: [Item], limit: Int, reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void,
         _ operation: @escaping @Sendable (Item) async -> DeliveryOutcome
@@ -67,7 +68,9 @@ enum HTTPDelivery {
             func launch() {
                 let index = next
                 let item = items[index]
-                group.addTask { outbox.put((index, await operation(item))) }
+                group.addTask {
+                    outbox.put((index, DeliveryDeadline.hasPassed ? DeliveryDeadline.notHandedOver : await operation(item)))
+                }
                 next += 1
                 inFlight += 1
             }

@@ -92,7 +92,9 @@ public struct SMTPTransport: EmailTransport {
     /// Sends the batch over up to ``Configuration/maxConcurrentConnections`` connections; every
     /// outcome that has come in while the last group was being reported is reported together,
     /// and those connections carry their next messages once `report` returns. Never throws:
-    /// connection problems are reported as temporary failures.
+    /// connection problems are reported as temporary failures. Once the batch's
+    /// ``Sequencer/DeliveryDeadline`` has passed, no further message is handed over (each is
+    /// reported as ``Sequencer/DeliveryDeadline/notHandedOver``).
     public func send(
         _ messages: [EmailMessage], reportingInGroups report: ([(index: Int, outcome: DeliveryOutcome)]) async -> Void
     ) async throws {
@@ -153,7 +155,8 @@ public struct SMTPTransport: EmailTransport {
     }
 
     /// Sends one message over `session`, or over a new one when it is `nil`; a kept session that
-    /// fails before the data was handed over is replaced once.
+    /// fails before the data was handed over is replaced once. Past the batch's
+    /// `DeliveryDeadline`, sends nothing and gives the session back for the next message.
     private func deliver(_ message: EmailMessage, index: Int, over session: SMTPSession?) async -> Delivered {
         var session = session
         var reused = session != nil
@@ -168,6 +171,11 @@ public struct SMTPTransport: EmailTransport {
                     logger.debug("smtp session failed", metadata: ["sequencer.error": "\(reason)"])
                     return Delivered(index: index, outcome: .temporaryFailure(reason), sessionFailure: reason)
                 }
+            }
+            // Checked once the session is open, just before the message's envelope: past the
+            // batch's deadline its reservation may be another ticker's (`DeliveryDeadline`).
+            if DeliveryDeadline.hasPassed {
+                return Delivered(index: index, outcome: DeliveryDeadline.notHandedOver, session: session)
             }
             var handedOver = false
             do {

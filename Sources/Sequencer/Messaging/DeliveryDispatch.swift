@@ -46,24 +46,27 @@ struct DeliveryDispatch: Sendable {
         // in-flight timeout counts from when they are made, however long the tick has run.
         guard let now = candidates.first?.input.currentTime else { return batch.map { results[$0.id]! } }
 
+        // A reservation older than the in-flight timeout may be taken over by a ticker that claimed
+        // the enrollment meanwhile (this one's lease ran out while it waited out a database outage,
+        // say), which then sends. Reservations are recorded at `now`, as they are asked for; so no
+        // message is handed over later than nine tenths of the timeout after that: none on
+        // reservations the ledger answered that late, none by the transport (`DeliveryDeadline`).
+        // What is not handed over keeps its reservation, and whoever runs the visit once it is
+        // stale sends, alone.
         let clock = ContinuousClock()
         let asked = clock.now
+        let deadline = asked + staleAfter * 0.9
+        let stale = now.addingTimeInterval(staleAfter.timeInterval)
         let reservations = try await ledger.reserve(requests, channel: channel, now: now, staleAfter: staleAfter)
-        // The ledger may have made the reservations long after it was asked (a statement that
-        // waited out a database outage, during which this ticker's lease ran out): recorded at
-        // `now`, they may already look stale to a ticker that claimed the enrollment meanwhile
-        // and is sending. So nothing is sent on reservations whose answer took nine tenths of the
-        // in-flight timeout or more: whoever runs the visit once they are stale sends, alone.
         let answeredAfter = clock.now - asked
-        let lateForItsReservation = answeredAfter >= staleAfter * 0.9
+        let answeredTooLate = clock.now >= deadline
         var toSend: [(input: RunnerInput, key: DeliveryKey, message: Message)] = []
-        var reservedTooLate: [DeliveryKey] = []
+        var keptReserved: [DeliveryKey] = []
         for candidate in candidates {
             let input = candidate.input
             switch reservations[candidate.key] {
-            case .send? where lateForItsReservation:
-                let stale = now.addingTimeInterval(staleAfter.timeInterval)
-                reservedTooLate.append(candidate.key)
+            case .send? where answeredTooLate:
+                keptReserved.append(candidate.key)
                 results[input.id] = input.result(
                     .noop(until: stale),
                     message: "reserved but not sent: the ledger took \(Self.seconds(answeredAfter)) to answer, too near "
@@ -95,19 +98,15 @@ struct DeliveryDispatch: Sendable {
             }
         }
 
-        if !reservedTooLate.isEmpty {
-            logger.warning("reserved deliveries not sent: the ledger answered too near their in-flight timeout", metadata: [
-                "sequencer.channel": "\(channel)", "sequencer.count": "\(reservedTooLate.count)",
-                "sequencer.elapsed": "\(Self.seconds(answeredAfter))",
-                "sequencer.deliveries": "\(reservedTooLate.map(\.description).sorted().joined(separator: " "))",
-            ])
-        }
         if !toSend.isEmpty {
             var failed: [DeliveryKey: String] = [:]
             var reported = [Bool](repeating: false, count: toSend.count)
             let descriptions = toSend.map { describe($0.message) }
             func record(_ group: [(index: Int, outcome: DeliveryOutcome)]) async {
                 var sent: [DeliveryKey: String?] = [:]
+                // Past the deadline the reservations may be another ticker's: a failure leaves them
+                // as they are (a failed mark would free a key that ticker is sending on).
+                let pastDeadline = clock.now >= deadline
                 for (index, outcome) in group {
                     guard toSend.indices.contains(index), !reported[index] else { continue }
                     reported[index] = true
@@ -117,8 +116,15 @@ struct DeliveryDispatch: Sendable {
                         results[input.id] = input.result(.next, message: "sent \(descriptions[index])\(Self.idSuffix(providerID))")
                         sent[key] = providerID
                     case .permanentFailure(let reason):
-                        failed[key] = reason
+                        if !pastDeadline { failed[key] = reason }
                         results[input.id] = input.result(.fail("\(channel) rejected: \(reason)"))
+                    case .temporaryFailure(let reason) where pastDeadline:
+                        keptReserved.append(key)
+                        results[input.id] = input.result(
+                            .noop(until: stale),
+                            message: "\(channel) not sent: \(reason); past the batch's delivery deadline its reservation "
+                                + "is left to go stale (another ticker may take it over); looking again at "
+                                + "\(ConfigReader.format(stale))")
                     case .temporaryFailure(let reason):
                         failed[key] = reason
                         results[input.id] = input.result(.retry("\(channel) not sent: \(reason)"))
@@ -139,7 +145,8 @@ struct DeliveryDispatch: Sendable {
             }
             var stopped: String?
             do {
-                try await send(toSend.map(\.message), record)
+                let messages = toSend.map(\.message)
+                try await DeliveryDeadline.$current.withValue(deadline) { try await send(messages, record) }
             } catch {
                 stopped = "\(error)"
             }
@@ -156,6 +163,13 @@ struct DeliveryDispatch: Sendable {
                     ])
                 }
             }
+        }
+        if !keptReserved.isEmpty {
+            logger.warning("reserved deliveries not sent: too near their in-flight timeout; they are sent once stale", metadata: [
+                "sequencer.channel": "\(channel)", "sequencer.count": "\(keptReserved.count)",
+                "sequencer.elapsed": "\(Self.seconds(clock.now - asked))",
+                "sequencer.deliveries": "\(keptReserved.map(\.description).sorted().joined(separator: " "))",
+            ])
         }
         return batch.map { results[$0.id] ?? $0.result(.retry("no outcome")) }
     }

@@ -18,9 +18,10 @@ public import Foundation
 ///    any of those connections hands over another message**, and ``markFailed(_:now:)`` what was
 ///    refused (in one call at the end), which frees those keys for the retry.
 ///
-/// Reservations are recorded at the time the runner passes (``RunnerInput/currentTime``); a
-/// reservation the ledger took nine tenths of `staleAfter` or more to answer (it waited out a
-/// database outage) is not sent on, since another sender may already find it stale.
+/// Reservations are recorded at the time the runner passes (``RunnerInput/currentTime``), and no
+/// message is handed over later than nine tenths of `staleAfter` after its reservation was asked
+/// for (``DeliveryDeadline``), since another sender may find the reservation stale by then. A
+/// failure reported past that point is not marked: the reservation may be another sender's.
 ///
 /// The engine commits the step's outcome after that. A crash, a failed commit or an expired lease
 /// after a message was recorded re-runs the visit, finds the key sent, and moves on without sending.

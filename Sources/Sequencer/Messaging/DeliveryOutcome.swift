@@ -16,8 +16,10 @@ public enum DeliveryOutcome: Sendable, Hashable {
 
 extension DeliveryOutcome {
     /// The outcome of a one-message `send`: its only outcome, or a temporary failure when it
-    /// threw or returned none.
-    static func of(_ send: () async throws -> [DeliveryOutcome]) async -> DeliveryOutcome {
+    /// threw or returned none; ``DeliveryDeadline/notHandedOver``, without calling it, once the
+    /// batch's deadline has passed.
+    static func ofOne(_ send: () async throws -> [DeliveryOutcome]) async -> DeliveryOutcome {
+        if DeliveryDeadline.hasPassed { return DeliveryDeadline.notHandedOver }
         do {
             return try await send().first ?? .temporaryFailure("the transport returned no outcome for this message")
         } catch {

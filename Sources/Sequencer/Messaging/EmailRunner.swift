@@ -53,8 +53,9 @@ public struct EmailRunner: TaskRunner {
     public let defaultFrom: EmailAddress?
     /// How long a reservation whose send never reported back (its process died) blocks another
     /// send of the same visit. Keep it above the longest a batch can take to send, and above the
-    /// lease duration. A reservation the ledger takes nine tenths of it or more to answer is not
-    /// sent on (the step waits until it is stale). Default 5 minutes.
+    /// lease duration. No message is handed over later than nine tenths of it after its
+    /// reservation was asked for (``DeliveryDeadline``); the step waits until such a reservation
+    /// is stale, then sends. Default 5 minutes.
     public let inFlightTimeout: Duration
     /// How many messages of this runner's channel a subject may receive per day and per week,
     /// across every sequence (see ``FrequencyCap``); `nil` for no cap. A step's config may say

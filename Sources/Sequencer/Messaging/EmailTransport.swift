@@ -44,6 +44,11 @@
 /// messages with one ledger write instead of one each. Its default implementation reports
 /// ``send(_:reporting:)``'s outcomes one by one; `SMTPTransport` implements it.
 ///
+/// **The delivery deadline.** A message handed over long after its reservation may be sent by
+/// another ticker too; a transport that implements ``send(_:reporting:)`` or
+/// ``send(_:reportingInGroups:)`` itself hands no message over once ``DeliveryDeadline/hasPassed``
+/// (see ``DeliveryDeadline``). The defaults and the package's transports do.
+///
 /// A repeated send is possible only in the window described in ``DeliveryLedger``; pass
 /// ``EmailMessage/idempotencyKey`` to a provider that deduplicates, and that window closes too.
 public protocol EmailTransport: Sendable {
@@ -67,10 +72,11 @@ public protocol EmailTransport: Sendable {
 }
 
 extension EmailTransport {
-    /// Sends each message with its own ``send(_:)`` call and reports its outcome before the next.
+    /// Sends each message with its own ``send(_:)`` call and reports its outcome before the next;
+    /// once the batch's ``DeliveryDeadline`` has passed, reports the rest as not handed over.
     public func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
         for (index, message) in messages.enumerated() {
-            await report(index, await DeliveryOutcome.of { try await send([message]) })
+            await report(index, await DeliveryOutcome.ofOne { try await send([message]) })
         }
     }
 

@@ -30,10 +30,11 @@ public protocol SMSTransport: Sendable {
 }
 
 extension SMSTransport {
-    /// Sends each message with its own ``send(_:)`` call and reports its outcome before the next.
+    /// Sends each message with its own ``send(_:)`` call and reports its outcome before the next;
+    /// once the batch's ``DeliveryDeadline`` has passed, reports the rest as not handed over.
     public func send(_ messages: [SMSMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
         for (index, message) in messages.enumerated() {
-            await report(index, await DeliveryOutcome.of { try await send([message]) })
+            await report(index, await DeliveryOutcome.ofOne { try await send([message]) })
         }
     }
 

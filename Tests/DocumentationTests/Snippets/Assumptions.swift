@@ -65,6 +65,13 @@ struct MyProviderClient: Sendable {
     func sendMany(_ messages: [(String, String, String)]) async throws -> [Answer] { [] }
 }
 
+struct MailSession: Sendable {
+    func deliver(_ message: EmailMessage) async -> DeliveryOutcome { .sent(providerID: nil) }
+}
+struct MailSessionClient: Sendable {
+    func openSession() async throws -> MailSession { MailSession() }
+}
+
 func post(_ url: String, _ body: JSONValue) async throws {}
 func post(_ url: String, body: JSONValue) async throws {}
 

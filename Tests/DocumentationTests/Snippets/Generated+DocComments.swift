@@ -93,6 +93,28 @@ func Sources_Sequencer_Engine_Sequencer_swift_118() async throws {
     }
 }
 
+// Sources/Sequencer/Messaging/DeliveryDeadline.swift:24
+func Sources_Sequencer_Messaging_DeliveryDeadline_swift_24() async throws {
+    struct SessionTransport: EmailTransport {
+        let client: MailSessionClient
+        func send(_ messages: [EmailMessage]) async throws -> [DeliveryOutcome] {
+            var outcomes: [DeliveryOutcome] = []
+            try await send(messages) { _, outcome in outcomes.append(outcome) }
+            return outcomes
+        }
+        func send(_ messages: [EmailMessage], reporting report: (Int, DeliveryOutcome) async -> Void) async throws {
+            let session = try await client.openSession()
+            for (index, message) in messages.enumerated() {
+                if DeliveryDeadline.hasPassed {
+                    await report(index, DeliveryDeadline.notHandedOver)
+                    continue
+                }
+                await report(index, await session.deliver(message))
+            }
+        }
+    }
+}
+
 // Sources/Sequencer/Messaging/EmailAddress.swift:18
 func Sources_Sequencer_Messaging_EmailAddress_swift_18() async throws {
     let from = try EmailAddress("Ada Lovelace <ada@example.com>")
