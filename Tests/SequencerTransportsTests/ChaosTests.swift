@@ -79,7 +79,7 @@ struct ChaosTests {
             let orphans = try await rig.orphans()
             #expect(orphans.neverReclaimed == 0 && orphans.late == 0, "\(orphans)")
             let branches = try await rig.branches()
-            let sends = try rig.sends()
+            let sends = try await rig.sends()
             for key in sends.messages.unexplainedKeys {
                 print("unexplained duplicate message: \(try await rig.story(ofMessage: key))")
             }
@@ -233,7 +233,7 @@ struct ChaosTests {
                 let twoTicks = 2 * (1 + ChaosRig.intervalMilliseconds / 1_000)
                 #expect(resumes.allSatisfy { $0 <= twoTicks }, "ticking resumed within two ticks: \(resumes)")
                 let branches = try await rig.branches()
-                let sends = try rig.sends()
+                let sends = try await rig.sends()
                 for key in sends.messages.unexplainedKeys {
                     print("unexplained duplicate message: \(try await rig.story(ofMessage: key))")
                 }

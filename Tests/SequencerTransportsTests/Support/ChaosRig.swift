@@ -69,6 +69,8 @@ final class ChaosRig {
     /// When each fault happened: a kill (an instant), a restart (from the stop to the server
     /// accepting connections again), killed connections (the statement that killed them).
     var faults: [ClosedRange<Date>] = []
+    /// The owner killed by each kill, by its index in ``faults``.
+    private(set) var killedOwners: [Int: String] = [:]
     private var generation = 0
     private(set) var enrolled = 0
 
@@ -150,6 +152,7 @@ final class ChaosRig {
         kill(victim.process.processIdentifier, SIGKILL)
         for _ in 0..<1_000 where victim.process.isRunning { try await Task.sleep(for: .milliseconds(2)) }
         victim.killedAt = Date()
+        killedOwners[faults.count] = victim.owner
         faults.append(victim.killedAt!...victim.killedAt!)
         tickers[slot] = try startTicker(slot: slot)
     }
@@ -344,15 +347,19 @@ final class ChaosRig {
         var unexplainedDetails: [String] = []
         /// The visit keys (`Message-ID`, `Idempotency-Key`) of the unexplained duplicates.
         var unexplainedKeys: [String] = []
-        /// Extra copies counted at the first fault during or after their first copy, by fault.
+        /// Extra copies counted at the kill of the ticker that sent the first copy, or else at the
+        /// first fault during or after their first copy, by fault.
         var afterFault: [Int: Int] = [:]
+        /// Visits whose extra copies were counted at the kill of the ticker that sent the first copy.
+        var chargedToSendersKill = 0
 
         /// The most extra copies after one fault: at most what was in flight when it came.
         var mostAfterOneFault: Int { afterFault.values.max() ?? 0 }
 
         var description: String {
             "\(received) (\(visits) visits, \(duplicates) duplicates after \(afterFault.count) faults, "
-                + "at most \(mostAfterOneFault) after one, \(unexplained) unexplained"
+                + "at most \(mostAfterOneFault) after one (\(chargedToSendersKill) visits counted at their sender's kill), "
+                + "\(unexplained) unexplained"
                 + (unexplainedDetails.isEmpty ? "" : ": " + unexplainedDetails.joined(separator: "; ")) + ")"
         }
     }
@@ -365,12 +372,46 @@ final class ChaosRig {
         var description: String { "messages \(messages), jobs \(jobs)" }
     }
 
-    func sends() throws -> Sends {
+    func sends() async throws -> Sends {
         let mail = try smtp.mail()
         let requests = try jobs.records(ReceivedRequest.self)
+        let messages = Dictionary(grouping: mail, by: { $0.header("Message-ID") ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }
         return Sends(
-            messages: copies(Dictionary(grouping: mail, by: { $0.header("Message-ID") ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }),
+            messages: copies(messages, firstSentBy: try await leaseHolders(atFirstCopyOf: messages)),
             jobs: copies(Dictionary(grouping: requests, by: { $0.headers["idempotency-key"] ?? "" }).mapValues { $0.map { $0.receivedAt ?? 0 } }))
+    }
+
+    /// The enrollment, step and visit behind a message's `Message-ID` (`<enrollment-hex>.<visit>.<step>@domain`).
+    static func visit(ofMessage messageID: String) -> (enrollment: String, visit: Int, step: String)? {
+        let local = messageID.trimmingCharacters(in: CharacterSet(charactersIn: "<> ")).split(separator: "@").first ?? ""
+        let parts = local.split(separator: ".", maxSplits: 2).map(String.init)
+        guard parts.count == 3, parts[0].count == 32, let visit = Int(parts[1]) else { return nil }
+        let hex = Array(parts[0])
+        let id = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }.joined(separator: "-")
+        return (id, visit, parts[2])
+    }
+
+    /// For each message sent more than once, the ticker that held its enrollment's lease when the
+    /// provider had the first copy (from the lease log): the one that sent it.
+    func leaseHolders(atFirstCopyOf copies: [String: [Double]]) async throws -> [String: String] {
+        var firstCopies: [String: [(key: String, at: Double)]] = [:]   // by enrollment
+        for (key, times) in copies where times.count > 1 {
+            if let visit = Self.visit(ofMessage: key) { firstCopies[visit.enrollment.lowercased(), default: []].append((key, times.min()!)) }
+        }
+        guard !firstCopies.isEmpty else { return [:] }
+        let ids = firstCopies.keys.map { "'\($0)'" }.joined(separator: ", ")
+        let rows = try await query("""
+            SELECT enrollment_id::text || ' ' || coalesce(new_owner, '-') || ' ' || extract(epoch FROM at)::text
+            FROM \(quoted).lease_log WHERE enrollment_id IN (\(ids)) ORDER BY id
+            """).map { try $0.decode(String.self).split(separator: " ").map(String.init) }
+        var holders: [String: String] = [:]
+        for row in rows where row.count == 3 {
+            guard let at = Double(row[2]) else { continue }
+            for first in firstCopies[row[0]] ?? [] where at <= first.at {
+                holders[first.key] = row[1] == "-" ? nil : row[1]
+            }
+        }
+        return holders
     }
 
     /// The history events matching `condition`, one line each (kind, steps, visit, message, UTC time).
@@ -386,11 +427,7 @@ final class ChaosRig {
     /// (`<enrollment-hex>.<visit>.<step>@domain`): the enrollment's lease changes, its history and
     /// the visit's delivery row, to tell how an unexplained duplicate came about.
     func story(ofMessage messageID: String) async throws -> String {
-        let local = messageID.trimmingCharacters(in: CharacterSet(charactersIn: "<> ")).split(separator: "@").first ?? ""
-        let parts = local.split(separator: ".", maxSplits: 2).map(String.init)
-        guard parts.count == 3, parts[0].count == 32, let visit = Int(parts[1]) else { return "\(messageID): not a visit's Message-ID" }
-        let hex = Array(parts[0])
-        let id = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }.joined(separator: "-")
+        guard let (id, visit, step) = Self.visit(ofMessage: messageID) else { return "\(messageID): not a visit's Message-ID" }
         let time = "'HH24:MI:SS.MS'"
         let leases = try await query("""
             SELECT coalesce(old_owner, '-') || '>' || coalesce(new_owner, '-') || ' until '
@@ -402,14 +439,17 @@ final class ChaosRig {
             SELECT status || ', attempts ' || attempts || ', created ' || to_char(created_at AT TIME ZONE 'UTC', \(time)) || ', updated '
                    || to_char(updated_at AT TIME ZONE 'UTC', \(time)) || ', sent ' || coalesce(to_char(sent_at AT TIME ZONE 'UTC', \(time)), '-')
                    || ', error ' || coalesce(last_error, '-')
-            FROM \(quoted).deliveries WHERE enrollment_id = '\(id)' AND step_id = '\(parts[2])' AND visit = \(visit)
+            FROM \(quoted).deliveries WHERE enrollment_id = '\(id)' AND step_id = '\(step)' AND visit = \(visit)
             """).map { try $0.decode(String.self) }
-        return "\(id) \(parts[2]) v\(visit): leases [\(leases.joined(separator: "; "))]; history ["
+        return "\(id) \(step) v\(visit): leases [\(leases.joined(separator: "; "))]; history ["
             + history.joined(separator: "; ") + "]; delivery [\(delivery.joined(separator: "; "))]"
     }
 
     /// Reads the copies' receipt times (seconds since 1970) per visit key against the faults.
-    func copies(_ byKey: [String: [Double]]) -> Copies {
+    /// Extra copies are charged to the kill of the ticker that sent the first copy
+    /// (`firstSentBy`, by key) when that kill lies between the copies, else to the first fault
+    /// there.
+    func copies(_ byKey: [String: [Double]], firstSentBy: [String: String] = [:]) -> Copies {
         var result = Copies(received: byKey.values.map(\.count).reduce(0, +), visits: byKey.count)
         for (key, times) in byKey where times.count > 1 {
             let sorted = times.sorted()
@@ -420,7 +460,9 @@ final class ChaosRig {
             let between = faults.indices.filter {
                 faults[$0].upperBound.timeIntervalSince1970 >= first - 0.05 && faults[$0].lowerBound.timeIntervalSince1970 <= last
             }
-            if let fault = between.first { result.afterFault[fault, default: 0] += extra }
+            let sendersKill = firstSentBy[key].flatMap { owner in between.first { killedOwners[$0] == owner } }
+            if sendersKill != nil { result.chargedToSendersKill += 1 }
+            if let fault = sendersKill ?? between.first { result.afterFault[fault, default: 0] += extra }
             guard between.count < extra else { continue }
             result.unexplained += extra - between.count
             result.unexplainedKeys.append(key)
