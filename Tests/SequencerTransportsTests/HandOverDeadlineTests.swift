@@ -22,7 +22,9 @@ struct HandOverDeadlineTests {
         var testDescription: String { rawValue }
     }
 
-    static let inFlightTimeout = Duration.seconds(2)
+    /// Long enough that the first message is handed over before the deadline however loaded the
+    /// machine is; the held ledger write below lasts exactly until the deadline has passed.
+    static let inFlightTimeout = Duration.seconds(10)
 
     static let sequence = """
         {"name": "welcome", "version": 1, "steps": [
@@ -61,9 +63,9 @@ struct HandOverDeadlineTests {
             case .sendOnly: return recording.emailBatches.flatMap { $0 }.map { $0.to[0].address }
             }
         }
-        // The first ledger write takes longer than the in-flight timeout (a database outage).
+        // The first ledger write lasts until the batch's deadline has passed (a database outage).
         let ledger = RecordingLedger(holdingTheFirstMarkUntil: {
-            try? await Task.sleep(for: Self.inFlightTimeout + .milliseconds(200))
+            for _ in 0..<3_000 where !DeliveryDeadline.hasPassed { try? await Task.sleep(for: .milliseconds(10)) }
         })
         let sequencer = makeSequencer([EmailRunner(transport: transport, ledger: ledger, inFlightTimeout: Self.inFlightTimeout)])
         try await sequencer.register(json: Self.sequence)
@@ -109,8 +111,9 @@ struct HandOverDeadlineTests {
     @Test("a failure reported past the deadline leaves the reservation to go stale instead of marking it failed")
     func aFailureReportedPastTheDeadlineIsNotMarkedFailed() async throws {
         let ledger = InMemoryDeliveryLedger()
-        let transport = SlowFailingTransport(answerAfter: Self.inFlightTimeout)
-        let sequencer = makeSequencer([EmailRunner(transport: transport, ledger: ledger, inFlightTimeout: Self.inFlightTimeout)])
+        // Answers after the whole in-flight timeout: past the deadline (nine tenths of it) whenever it started.
+        let transport = SlowFailingTransport(answerAfter: .seconds(2))
+        let sequencer = makeSequencer([EmailRunner(transport: transport, ledger: ledger, inFlightTimeout: .seconds(2))])
         try await sequencer.register(json: Self.sequence)
         let id = try await sequencer.enroll("ada", in: "welcome", context: ["email": "ada@example.com"], now: t0)
 
@@ -119,11 +122,11 @@ struct HandOverDeadlineTests {
         // Another ticker may have taken the reservation over by now: a failed mark would free the
         // key it is sending on. The reservation stays in flight until it is stale.
         let enrollment = try await sequencer.enrollment(id)
-        let stale = t0.addingTimeInterval(Self.inFlightTimeout.timeInterval)
+        let stale = t0.addingTimeInterval(2)
         #expect(enrollment.stepID == "welcome" && enrollment.nextRunAt == stale && enrollment.attempts == 0)
         let key = DeliveryKey(enrollmentID: id, step: "welcome", visit: enrollment.visit)
         let again = try await ledger.reserve([DeliveryRequest(key: key, subject: "ada", limits: [])], channel: "email",
-                                             now: t0.addingTimeInterval(1), staleAfter: Self.inFlightTimeout)
+                                             now: t0.addingTimeInterval(1), staleAfter: .seconds(2))
         #expect(again[key] == .inFlight(since: t0))
     }
 }

@@ -114,7 +114,10 @@ struct LeaseLossTests {
         let stalling = StallingLedger(ledger, atLeast: .seconds(3))
         let transport = RecordingTransport()
         let first = Self.sequencer(store, stalling, transport, owner: "first", inFlightTimeout: .seconds(3))
-        let second = Self.sequencer(store, ledger, transport, owner: "second", inFlightTimeout: .seconds(3))
+        // The second ticker's own in-flight timeout is long, so a statement slowed by the suite's
+        // load (the shared pool) cannot put its send past its deadline; it judges the first
+        // ticker's reservation, made at t0, stale at t0 + 30 s.
+        let second = Self.sequencer(store, ledger, transport, owner: "second", inFlightTimeout: .seconds(30))
         try await first.register(json: Self.sequence)
         let id = try await first.enroll("ada", in: "welcome", context: ["email": "ada@example.com"], now: t0)
 
@@ -124,11 +127,12 @@ struct LeaseLossTests {
         for _ in 0..<1_000 where !stalling.reserved.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         try #require(stalling.reserved.withLock { $0 }, "the first ticker reserved")
         // Once the first ticker's lease (600 ms, not renewed) has run out by the store's clock, the
-        // second claims the enrollment, finds the reservation stale on its tick's clock, and sends.
+        // second claims the enrollment, finds the reservation stale on its tick's clock (t0 + 31 s),
+        // and sends.
         var report = TickReport()
         for _ in 0..<200 where report.claimed == 0 {
             try await Task.sleep(for: .milliseconds(50))
-            report = try await second.tick(now: t0.addingTimeInterval(4))
+            report = try await second.tick(now: t0.addingTimeInterval(31))
         }
         #expect(report.claimed == 1)
         #expect(transport.emailBatches.flatMap { $0 }.count == 1, "the second ticker sent")
