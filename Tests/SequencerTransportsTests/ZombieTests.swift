@@ -19,7 +19,7 @@ struct ZombieTests {
 
     /// The zombie (`SequencerStressTicker --once`, lease 1 s) hands its message to a server that
     /// answers the data after 4 s, and is stopped there. The rescuer (in this process) takes the
-    /// expired lease, finds the reservation stale (4 s), sends the visit again, which is the
+    /// expired lease, finds the reservation stale (its in-flight timeout, 10 s), sends the visit again, which is the
     /// documented duplicate window (the stop landed after the provider had the message and
     /// before the ledger recorded it), and commits; the enrollment is then moved back to
     /// `welcome` and the rescuer sends that later visit too. Continued, the zombie gets its
@@ -40,7 +40,7 @@ struct ZombieTests {
         let transport = SMTPTransport(configuration: try server.smtpConfiguration())
         defer { transport.closeIdleConnections() }
         let rescuer = Sequencer(store: store, runners: .builtIn + [
-            EmailRunner(transport: transport, ledger: store, inFlightTimeout: .seconds(4)),
+            EmailRunner(transport: transport, ledger: store, inFlightTimeout: .seconds(10)),
         ], configuration: configuration, logger: TestPostgres.quietLogger)
         try await rescuer.register(Self.drip)
         let id = try await rescuer.enroll("ada", in: "drip", context: ["email": "ada@example.com"])
@@ -58,10 +58,10 @@ struct ZombieTests {
             logger: TestPostgres.quietLogger).collect()[0].decode(String?.self)
         #expect(owner == "zombie")
 
-        // Past the zombie's lease (1 s) and its reservation's staleness (4 s: a reservation that
-        // takes nine tenths of it to answer is not sent on, and the suite's load can hold a
-        // connection back for a second or two).
-        try await Task.sleep(for: .seconds(4.5))
+        // Past the zombie's lease (1 s) and its reservation's staleness by the rescuer's in-flight
+        // timeout (10 s: nothing is handed over past nine tenths of it, and the suite's load has
+        // held the shared pool's answer to a reservation back for 4.1 s).
+        try await Task.sleep(for: .seconds(10.5))
         let rescued = try await rescuer.tick(now: Date())
         #expect(rescued.claimed == 1)
         let rescuedHistory = try await rescuer.history(of: id).map { $0.message ?? "\($0.kind)" }
