@@ -61,17 +61,20 @@ struct DeliveryDispatch: Sendable {
         let answeredAfter = clock.now - asked
         let answeredTooLate = clock.now >= deadline
         var toSend: [(input: RunnerInput, key: DeliveryKey, message: Message)] = []
+        // Not sent in this visit's run: the reservation stays as it is, and the step looks again
+        // once it is stale.
         var keptReserved: [DeliveryKey] = []
+        func keepReserved(_ input: RunnerInput, _ key: DeliveryKey, because reason: String) {
+            keptReserved.append(key)
+            results[input.id] = input.result(
+                .noop(until: stale), message: "\(reason) (another ticker may take it over); looking again at \(ConfigReader.format(stale))")
+        }
         for candidate in candidates {
             let input = candidate.input
             switch reservations[candidate.key] {
             case .send? where answeredTooLate:
-                keptReserved.append(candidate.key)
-                results[input.id] = input.result(
-                    .noop(until: stale),
-                    message: "reserved but not sent: the ledger took \(Self.seconds(answeredAfter)) to answer, too near "
-                        + "the reservation's in-flight timeout (another ticker may take it over); looking again at "
-                        + "\(ConfigReader.format(stale))")
+                keepReserved(input, candidate.key, because: "reserved but not sent: the ledger took \(Self.seconds(answeredAfter)) "
+                                 + "to answer, too near the reservation's in-flight timeout")
             case .send?:
                 toSend.append(candidate)
             case .alreadySent(let providerID)?:
@@ -119,12 +122,8 @@ struct DeliveryDispatch: Sendable {
                         if !pastDeadline { failed[key] = reason }
                         results[input.id] = input.result(.fail("\(channel) rejected: \(reason)"))
                     case .temporaryFailure(let reason) where pastDeadline:
-                        keptReserved.append(key)
-                        results[input.id] = input.result(
-                            .noop(until: stale),
-                            message: "\(channel) not sent: \(reason); past the batch's delivery deadline its reservation "
-                                + "is left to go stale (another ticker may take it over); looking again at "
-                                + "\(ConfigReader.format(stale))")
+                        keepReserved(input, key, because: "\(channel) not sent: \(reason); past the batch's delivery "
+                                         + "deadline its reservation is left to go stale")
                     case .temporaryFailure(let reason):
                         failed[key] = reason
                         results[input.id] = input.result(.retry("\(channel) not sent: \(reason)"))

@@ -401,14 +401,12 @@ final class ChaosRig {
         guard !firstCopies.isEmpty else { return [:] }
         let ids = firstCopies.keys.map { "'\($0)'" }.joined(separator: ", ")
         let rows = try await query("""
-            SELECT enrollment_id::text || ' ' || coalesce(new_owner, '-') || ' ' || extract(epoch FROM at)::text
-            FROM \(quoted).lease_log WHERE enrollment_id IN (\(ids)) ORDER BY id
-            """).map { try $0.decode(String.self).split(separator: " ").map(String.init) }
+            SELECT enrollment_id::text, new_owner, at FROM \(quoted).lease_log WHERE enrollment_id IN (\(ids)) ORDER BY id
+            """).map { try $0.decode((String, String?, Date).self) }
         var holders: [String: String] = [:]
-        for row in rows where row.count == 3 {
-            guard let at = Double(row[2]) else { continue }
-            for first in firstCopies[row[0]] ?? [] where at <= first.at {
-                holders[first.key] = row[1] == "-" ? nil : row[1]
+        for (enrollment, owner, at) in rows {
+            for first in firstCopies[enrollment] ?? [] where at.timeIntervalSince1970 <= first.at {
+                holders[first.key] = owner
             }
         }
         return holders
